@@ -1,0 +1,235 @@
+//! Secrets Manager: list the SFTP users and read their secrets in batches.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+use std::fmt;
+
+/// `BatchGetSecretValue` accepts at most this many ids per call.
+pub const BATCH_READ_LIMIT: usize = 20;
+
+/// The text of a secret. Its `Debug` never shows the value, so it cannot leak through a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretText(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// One user's secret as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSecret {
+    pub username: String,
+    pub secret: SecretText,
+}
+
+/// A secret that could not be read, with the error code Secrets Manager gave (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadError {
+    pub username: String,
+    pub error: String,
+}
+
+/// The outcome of reading a batch: what was read, what no longer exists, what failed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BatchRead {
+    pub secrets: Vec<UserSecret>,
+    pub missing: Vec<String>,
+    pub errors: Vec<ReadError>,
+    /// `BatchGetSecretValue` calls made (the cost of the read).
+    pub calls: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("Secrets Manager throttled {operation}: {message}")]
+    Throttled {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("Secrets Manager denied {operation}: {message}")]
+    AccessDenied {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("Secrets Manager {operation} failed: {message}")]
+    Service {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("a batch read takes at most {BATCH_READ_LIMIT} usernames, got {0}")]
+    BatchTooLarge(usize),
+}
+
+impl SecretsError {
+    /// The stable error name a Lambda reports; the state machines' Retry/Catch match on it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Throttled { .. } => "SecretsThrottled",
+            Self::AccessDenied { .. } => "SecretsAccessDenied",
+            Self::Service { .. } => "SecretsUnavailable",
+            Self::BatchTooLarge(_) => "BatchTooLarge",
+        }
+    }
+
+    fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: fmt::Debug,
+    {
+        let code = err.code().unwrap_or_default().to_owned();
+        let message = match err.message() {
+            Some(m) => format!("{code}: {m}"),
+            None => DisplayErrorContext(&err).to_string(),
+        };
+        match code.as_str() {
+            "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded" => {
+                Self::Throttled { operation, message }
+            }
+            "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException" => {
+                Self::AccessDenied { operation, message }
+            }
+            _ => Self::Service { operation, message },
+        }
+    }
+}
+
+/// The users' secrets: every secret whose name starts with `prefix` (e.g. `SFTP/`) is one user.
+#[derive(Debug, Clone)]
+pub struct UserSecrets {
+    client: Client,
+    prefix: String,
+}
+
+impl UserSecrets {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn from_config(config: &aws_config::SdkConfig, prefix: impl Into<String>) -> Self {
+        Self::new(Client::new(config), prefix)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Every username (secret name without the prefix), sorted; follows pagination.
+    pub async fn list_usernames(&self) -> Result<Vec<String>, SecretsError> {
+        let mut usernames = Vec::new();
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(self.prefix.clone())
+                    .build(),
+            )
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SecretsError::from_sdk("ListSecrets", e))?;
+            // The name filter matches more loosely than a prefix; keep exact prefix matches only.
+            usernames.extend(
+                page.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .filter_map(|n| n.strip_prefix(self.prefix.as_str()))
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        usernames.sort();
+        usernames.dedup();
+        Ok(usernames)
+    }
+
+    /// Reads up to [`BATCH_READ_LIMIT`] users' secrets with `BatchGetSecretValue` (one call, more
+    /// only if the service pages the answer). Per-secret failures are reported, not raised.
+    pub async fn read_batch(&self, usernames: &[String]) -> Result<BatchRead, SecretsError> {
+        if usernames.len() > BATCH_READ_LIMIT {
+            return Err(SecretsError::BatchTooLarge(usernames.len()));
+        }
+        let mut read = BatchRead::default();
+        if usernames.is_empty() {
+            return Ok(read);
+        }
+        let ids: Vec<String> = usernames
+            .iter()
+            .map(|u| format!("{}{u}", self.prefix))
+            .collect();
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.clone()))
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| SecretsError::from_sdk("BatchGetSecretValue", e))?;
+            read.calls += 1;
+            for entry in out.secret_values() {
+                let Some(username) = entry.name().and_then(|n| self.username_of(n)) else {
+                    continue;
+                };
+                // A binary secret is not a user secret; an empty string is still validated.
+                let text = entry.secret_string().unwrap_or_default();
+                read.secrets.push(UserSecret {
+                    username,
+                    secret: SecretText::new(text),
+                });
+            }
+            for err in out.errors() {
+                let Some(username) = err.secret_id().and_then(|id| self.username_of(id)) else {
+                    continue;
+                };
+                match err.error_code() {
+                    Some("ResourceNotFoundException") => read.missing.push(username),
+                    code => read.errors.push(ReadError {
+                        username,
+                        error: code.unwrap_or("UnknownError").to_owned(),
+                    }),
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next_token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        // Anything asked for but neither returned nor reported is gone as far as we can tell.
+        for u in usernames {
+            let seen = read.secrets.iter().any(|s| &s.username == u)
+                || read.missing.contains(u)
+                || read.errors.iter().any(|e| &e.username == u);
+            if !seen {
+                read.missing.push(u.clone());
+            }
+        }
+        Ok(read)
+    }
+
+    /// Maps a secret name or ARN back to a username under this prefix.
+    fn username_of(&self, id: &str) -> Option<String> {
+        warden_core::user::username_from_secret_id(&self.prefix, id)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+use super::*;
+use aws_sdk_secretsmanager::operation::batch_get_secret_value::{
+    BatchGetSecretValueError, BatchGetSecretValueOutput,
+};
+use aws_sdk_secretsmanager::operation::list_secrets::{ListSecretsError, ListSecretsOutput};
+use aws_sdk_secretsmanager::types::error::InvalidRequestException;
+use aws_sdk_secretsmanager::types::{ApiErrorType, SecretListEntry, SecretValueEntry};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_types::error::ErrorMetadata;
+
+fn listed(name: &str) -> SecretListEntry {
+    SecretListEntry::builder().name(name).build()
+}
+
+fn value(name: &str, text: &str) -> SecretValueEntry {
+    SecretValueEntry::builder()
+        .name(name)
+        .arn(format!(
+            "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:{name}-AbCdEf"
+        ))
+        .secret_string(text)
+        .build()
+}
+
+fn api_error(id: &str, code: &str) -> ApiErrorType {
+    ApiErrorType::builder()
+        .secret_id(id)
+        .error_code(code)
+        .message("details")
+        .build()
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user{i:02}")).collect()
+}
+
+#[tokio::test]
+async fn listing_follows_every_page_and_keeps_only_the_prefix() {
+    let first = mock!(Client::list_secrets)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(listed("SFTP/bank1"))
+                .secret_list(listed("SFTP/PaymentsAdmin"))
+                .secret_list(listed("prod/SFTP/not-a-user"))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(Client::list_secrets)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(listed("SFTP/anz"))
+                .build()
+        });
+    let client = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&first, &second]
+    );
+
+    let users = UserSecrets::new(client, "SFTP/")
+        .list_usernames()
+        .await
+        .unwrap();
+
+    assert_eq!(users, ["PaymentsAdmin", "anz", "bank1"]);
+    assert_eq!(first.num_calls() + second.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn listing_that_is_denied_is_a_named_error_not_a_partial_list() {
+    let denied = mock!(Client::list_secrets).then_error(|| {
+        ListSecretsError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not allowed")
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_secretsmanager, [&denied]);
+
+    let err = UserSecrets::new(client, "SFTP/")
+        .list_usernames()
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            SecretsError::AccessDenied {
+                operation: "ListSecrets",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_read_sorts_values_missing_secrets_and_per_secret_errors() {
+    let rule = mock!(Client::batch_get_secret_value).then_output(|| {
+        BatchGetSecretValueOutput::builder()
+            .secret_values(value("SFTP/bank1", r#"{"Name":"Bank 1"}"#))
+            .errors(api_error("SFTP/gone", "ResourceNotFoundException"))
+            .errors(api_error("SFTP/locked", "DecryptionFailure"))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+    let asked = vec!["bank1".to_owned(), "gone".to_owned(), "locked".to_owned()];
+
+    let read = UserSecrets::new(client, "SFTP/")
+        .read_batch(&asked)
+        .await
+        .unwrap();
+
+    assert_eq!(read.secrets.len(), 1);
+    assert_eq!(read.secrets[0].username, "bank1");
+    assert_eq!(read.secrets[0].secret.expose(), r#"{"Name":"Bank 1"}"#);
+    assert_eq!(read.missing, ["gone"]);
+    assert_eq!(
+        read.errors,
+        [ReadError {
+            username: "locked".into(),
+            error: "DecryptionFailure".into()
+        }]
+    );
+    assert_eq!(read.calls, 1);
+}
+
+#[tokio::test]
+async fn a_batch_read_follows_next_token_and_asks_for_every_id_at_once() {
+    let first = mock!(Client::batch_get_secret_value)
+        .match_requests(|r| r.next_token().is_none() && r.secret_id_list().len() == 20)
+        .then_output(|| {
+            let mut out = BatchGetSecretValueOutput::builder().next_token("more");
+            for i in 0..12 {
+                out = out.secret_values(value(&format!("SFTP/user{i:02}"), "{}"));
+            }
+            out.build()
+        });
+    let second = mock!(Client::batch_get_secret_value)
+        .match_requests(|r| r.next_token() == Some("more"))
+        .then_output(|| {
+            let mut out = BatchGetSecretValueOutput::builder();
+            for i in 12..20 {
+                out = out.secret_values(value(&format!("SFTP/user{i:02}"), "{}"));
+            }
+            out.build()
+        });
+    let client = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&first, &second]
+    );
+
+    let read = UserSecrets::new(client, "SFTP/")
+        .read_batch(&names(20))
+        .await
+        .unwrap();
+
+    assert_eq!(read.secrets.len(), 20);
+    assert!(read.missing.is_empty() && read.errors.is_empty());
+    assert_eq!(read.calls, 2);
+}
+
+#[tokio::test]
+async fn a_batch_of_more_than_twenty_is_refused_before_any_call() {
+    let rule = mock!(Client::batch_get_secret_value)
+        .then_output(|| BatchGetSecretValueOutput::builder().build());
+    let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+    let err = UserSecrets::new(client, "SFTP/")
+        .read_batch(&names(21))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, SecretsError::BatchTooLarge(21)));
+    assert_eq!(rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_secret_neither_returned_nor_reported_counts_as_missing() {
+    let rule = mock!(Client::batch_get_secret_value).then_output(|| {
+        BatchGetSecretValueOutput::builder()
+            .secret_values(value("SFTP/a", "{}"))
+            .build()
+    });
+    let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+    let read = UserSecrets::new(client, "SFTP/")
+        .read_batch(&["a".into(), "b".into()])
+        .await
+        .unwrap();
+
+    assert_eq!(read.missing, ["b"]);
+}
+
+#[tokio::test]
+async fn a_rejected_batch_request_is_a_service_error_whose_text_holds_no_secret() {
+    let rule = mock!(Client::batch_get_secret_value).then_error(|| {
+        BatchGetSecretValueError::InvalidRequestException(
+            InvalidRequestException::builder()
+                .message("bad request")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("InvalidRequestException")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+    let err = UserSecrets::new(client, "SFTP/")
+        .read_batch(&["a".into()])
+        .await
+        .unwrap_err();
+
+    assert!(matches!(
+        err,
+        SecretsError::Service {
+            operation: "BatchGetSecretValue",
+            ..
+        }
+    ));
+    assert!(err.to_string().contains("InvalidRequestException"), "{err}");
+}
+
+#[test]
+fn secret_text_debug_never_shows_the_value() {
+    let text = SecretText::new(r#"{"Password":"hunter2"}"#);
+    let shown = format!("{text:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

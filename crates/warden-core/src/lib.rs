@@ -1,0 +1,30 @@
+//! Pure domain logic of sftp-warden: the user secret, the validation rules (DESIGN.md section 3)
+//! and who is told about what (section 4). No AWS SDK and no I/O, so every rule is unit-tested
+//! with plain values; the Lambdas are thin adapters around these functions.
+//!
+//! Secrets, passwords and key material never leave this crate in a finding, notice, email or
+//! `Debug` output: keys are named by position and SHA256 fingerprint only.
+
+pub mod admins;
+pub mod cidr;
+pub mod config;
+pub mod email;
+pub mod env;
+pub mod folder;
+pub mod keys;
+pub mod notify;
+pub mod text;
+pub mod user;
+pub mod validation;
+pub mod workflow;
+
+#[cfg(test)]
+mod test_support;
+
+pub use admins::{Admin, AdminDirectory};
+pub use config::Rules;
+pub use notify::{Email, EmailKind, finding_digests, finding_recipients, key_expiry_notices};
+pub use user::{
+    PLACEHOLDER_KEY, Role, SecretError, SecretKey, UserSecret, username_from_secret_id,
+};
+pub use validation::{Finding, KeyNotice, Rule, UserReport, validate_user};

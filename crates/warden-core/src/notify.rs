@@ -1,0 +1,345 @@
+//! Who is told what (DESIGN.md section 4), as ready-to-send plain-text emails.
+//!
+//! Everything user-supplied (names, usernames, details) is rendered with unsafe characters removed
+//! or escaped, so a newline in a secret can neither add a header nor fake a line. Subjects are
+//! built from fixed text, usernames and dates only.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::admins::AdminDirectory;
+use crate::keys;
+use crate::text::{escape_unsafe, strip_unsafe};
+use crate::user::Role;
+use crate::validation::{KeyNotice, UserReport};
+
+/// SES accepts at most 50 recipients (To + CC + BCC) per message.
+pub const MAX_RECIPIENTS_PER_EMAIL: usize = 50;
+
+/// Longest username or name shown in a subject.
+const MAX_SUBJECT_TEXT_CHARS: usize = 100;
+/// Longest user-supplied text shown on one body line.
+const MAX_BODY_TEXT_CHARS: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EmailKind {
+    /// A digest of validation findings, to admins.
+    Findings,
+    /// A key rotation request, to the external system, admins in CC.
+    KeyExpiry,
+}
+
+/// One message to send. `to` + `cc` never exceed [`MAX_RECIPIENTS_PER_EMAIL`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Email {
+    pub kind: EmailKind,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Who is told about a report's findings: a User's go to its GroupAdmin's addresses; to the
+/// SuperAdmins when that admin is unknown or has no valid address, and for admins' own
+/// findings. Sorted, deduplicated; empty only when no SuperAdmin has a valid address.
+pub fn finding_recipients(report: &UserReport, admins: &AdminDirectory) -> Vec<String> {
+    let group_admin = match report.role {
+        Role::User => group_admin_emails(report, admins),
+        Role::GroupAdmin | Role::SuperAdmin => None,
+    };
+    let mut recipients = group_admin.unwrap_or_else(|| admins.super_admin_emails());
+    recipients.sort();
+    recipients.dedup();
+    recipients
+}
+
+/// The report's GroupAdmin's addresses, when it is a known admin with at least one.
+fn group_admin_emails(report: &UserReport, admins: &AdminDirectory) -> Option<Vec<String>> {
+    report
+        .group_admin
+        .as_deref()
+        .and_then(|name| admins.get(name))
+        .map(|admin| admin.emails.clone())
+        .filter(|emails| !emails.is_empty())
+}
+
+/// One digest per distinct recipient set, listing each user's findings with rule, detail and
+/// fix. Clean reports are skipped, and so are reports nobody can be told about (no recipient at
+/// all). Deterministic: recipient sets and users sorted. A set of more than 50 addresses is
+/// split into several emails with the same content.
+pub fn finding_digests(reports: &[UserReport], admins: &AdminDirectory) -> Vec<Email> {
+    let mut by_recipients: BTreeMap<Vec<String>, Vec<&UserReport>> = BTreeMap::new();
+    for report in reports.iter().filter(|r| !r.is_clean()) {
+        let recipients = finding_recipients(report, admins);
+        if !recipients.is_empty() {
+            by_recipients.entry(recipients).or_default().push(report);
+        }
+    }
+    let mut emails = Vec::new();
+    for (recipients, mut users) in by_recipients {
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        let subject = match users.len() {
+            1 => "sftp-warden: 1 SFTP user needs attention".to_owned(),
+            n => format!("sftp-warden: {n} SFTP users need attention"),
+        };
+        let body = digest_body(&users);
+        for chunk in recipients.chunks(MAX_RECIPIENTS_PER_EMAIL) {
+            emails.push(Email {
+                kind: EmailKind::Findings,
+                to: chunk.to_vec(),
+                cc: Vec::new(),
+                subject: subject.clone(),
+                body: body.clone(),
+            });
+        }
+    }
+    emails
+}
+
+fn digest_body(users: &[&UserReport]) -> String {
+    let mut body = String::new();
+    let count = match users.len() {
+        1 => "1 SFTP user".to_owned(),
+        n => format!("{n} SFTP users"),
+    };
+    let _ = writeln!(
+        body,
+        "sftp-warden checked the SFTP users' secrets in AWS Secrets Manager and found problems with {count}."
+    );
+    let _ = writeln!(
+        body,
+        "Each problem names the validation rule it breaks, what is wrong, and how to fix it."
+    );
+    for user in users {
+        let _ = writeln!(body);
+        let _ = writeln!(body, "User {}", describe_user(user));
+        let _ = write!(body, "  Role: {}", user.role);
+        if let Some(admin) = &user.group_admin {
+            let _ = write!(
+                body,
+                "; GroupAdmin: {}",
+                escape_unsafe(admin, MAX_SUBJECT_TEXT_CHARS)
+            );
+        }
+        let _ = writeln!(body);
+        for finding in &user.findings {
+            let _ = writeln!(
+                body,
+                "  - Rule {} ({}): {}",
+                finding.rule.number(),
+                finding.rule.title(),
+                escape_unsafe(&finding.detail, MAX_BODY_TEXT_CHARS)
+            );
+            let _ = writeln!(
+                body,
+                "    Fix: {}",
+                escape_unsafe(&finding.fix(), MAX_BODY_TEXT_CHARS)
+            );
+        }
+    }
+    let _ = writeln!(body);
+    let _ = writeln!(
+        body,
+        "Secrets are named SFTP/<username>. This check runs on every change to a secret and weekly."
+    );
+    body
+}
+
+/// `bank1 (ANZ Bank)`, safe for one line.
+fn describe_user(report: &UserReport) -> String {
+    let username = escape_unsafe(&report.username, MAX_SUBJECT_TEXT_CHARS);
+    match report
+        .name
+        .as_deref()
+        .map(|n| strip_unsafe(n, MAX_SUBJECT_TEXT_CHARS))
+    {
+        Some(name) if !name.is_empty() => format!("{username} ({name})"),
+        _ => username,
+    }
+}
+
+/// Key rotation requests to external systems (seed step 2.14): one per user whose report is
+/// clean, has key notices, is not `excluded` and has contact addresses. To: the user's
+/// addresses; CC: its GroupAdmin's (the SuperAdmins' when the GroupAdmin is unknown or has
+/// none). Keys are named by fingerprint and algorithm only.
+pub fn key_expiry_notices(
+    reports: &[UserReport],
+    admins: &AdminDirectory,
+    excluded: &[String],
+) -> Vec<Email> {
+    let mut emails = Vec::new();
+    for report in reports {
+        if !report.is_clean()
+            || report.key_notices.is_empty()
+            || report.contact_emails.is_empty()
+            || excluded.contains(&report.username)
+        {
+            continue;
+        }
+        let Some(deadline) = report.key_notices.iter().map(|n| n.refuse_after).min() else {
+            continue;
+        };
+        let overdue = report.key_notices.iter().any(is_overdue);
+        let to = dedup_case_insensitive(report.contact_emails.clone(), &[]);
+        let cc_source =
+            group_admin_emails(report, admins).unwrap_or_else(|| admins.super_admin_emails());
+        let cc = dedup_case_insensitive(cc_source, &to);
+        let keys = if report.key_notices.len() == 1 {
+            "key"
+        } else {
+            "keys"
+        };
+        let username = strip_unsafe(&report.username, MAX_SUBJECT_TEXT_CHARS);
+        let subject = if overdue {
+            format!(
+                "Action needed: rotate the SSH {keys} of SFTP user {username}, overdue since {deadline}"
+            )
+        } else {
+            format!(
+                "Action needed: rotate the SSH {keys} of SFTP user {username} before {deadline}"
+            )
+        };
+        let body = expiry_body(report, deadline, overdue, !cc.is_empty());
+        for (to, cc) in recipient_batches(&to, &cc) {
+            emails.push(Email {
+                kind: EmailKind::KeyExpiry,
+                to,
+                cc,
+                subject: subject.clone(),
+                body: body.clone(),
+            });
+        }
+    }
+    emails
+}
+
+/// Past its `refuse_after` date: as old as the deadline's distance from `updated`.
+fn is_overdue(notice: &KeyNotice) -> bool {
+    notice.age_months >= keys::months_between(notice.updated, notice.refuse_after)
+}
+
+fn expiry_body(
+    report: &UserReport,
+    deadline: chrono::NaiveDate,
+    overdue: bool,
+    admins_in_copy: bool,
+) -> String {
+    let username = escape_unsafe(&report.username, MAX_SUBJECT_TEXT_CHARS);
+    let system = report
+        .name
+        .as_deref()
+        .map(|n| strip_unsafe(n, MAX_SUBJECT_TEXT_CHARS))
+        .filter(|n| !n.is_empty());
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "Hello {},",
+        system.as_deref().unwrap_or("SFTP partner")
+    );
+    let _ = writeln!(body);
+    let keys = if report.key_notices.len() == 1 {
+        "an SSH key that is"
+    } else {
+        "SSH keys that are"
+    };
+    let _ = writeln!(
+        body,
+        "SFTP user \"{username}\" logs in with {keys} due for rotation. Under PCI DSS, SSH keys"
+    );
+    if overdue {
+        let _ = writeln!(
+            body,
+            "must be replaced regularly, and the deadline was {deadline}: please send a new key now."
+        );
+    } else {
+        let _ = writeln!(
+            body,
+            "must be replaced regularly: please send a new key before {deadline}."
+        );
+    }
+    let _ = writeln!(body);
+    let _ = writeln!(body, "Keys due for rotation:");
+    for notice in &report.key_notices {
+        let _ = writeln!(
+            body,
+            "  - {} ({}): updated {}, {} months old, replace before {}",
+            escape_unsafe(&notice.fingerprint, MAX_SUBJECT_TEXT_CHARS),
+            escape_unsafe(&notice.algorithm, MAX_SUBJECT_TEXT_CHARS),
+            notice.updated,
+            notice.age_months,
+            notice.refuse_after
+        );
+    }
+    let _ = writeln!(body);
+    let _ = writeln!(body, "What to do:");
+    let _ = writeln!(
+        body,
+        "  1. Create a new key pair, e.g. ssh-keygen -t ed25519."
+    );
+    let _ = writeln!(
+        body,
+        "  2. Send us only the public key (the .pub file). Never send the private key."
+    );
+    let _ = writeln!(
+        body,
+        "  3. Once you have logged in with the new key, tell us, and we remove the old one."
+    );
+    let _ = writeln!(body);
+    let _ = write!(
+        body,
+        "This notice is repeated every week until the old key is removed."
+    );
+    if admins_in_copy {
+        let _ = write!(body, " Your contacts at our side are in copy.");
+    }
+    let _ = writeln!(body);
+    body
+}
+
+/// `addresses` without repeats (ignoring case) and without any address in `exclude`.
+fn dedup_case_insensitive(addresses: Vec<String>, exclude: &[String]) -> Vec<String> {
+    let mut seen: std::collections::HashSet<String> =
+        exclude.iter().map(|a| a.to_ascii_lowercase()).collect();
+    addresses
+        .into_iter()
+        .filter(|a| seen.insert(a.to_ascii_lowercase()))
+        .collect()
+}
+
+/// Splits To and CC into messages of at most [`MAX_RECIPIENTS_PER_EMAIL`], each recipient
+/// getting exactly one copy: To addresses first, CC filling the remaining room, and a message
+/// without To addresses moving its CC into To.
+fn recipient_batches(to: &[String], cc: &[String]) -> Vec<(Vec<String>, Vec<String>)> {
+    let all: Vec<(&String, bool)> = to
+        .iter()
+        .map(|a| (a, false))
+        .chain(cc.iter().map(|a| (a, true)))
+        .collect();
+    all.chunks(MAX_RECIPIENTS_PER_EMAIL)
+        .map(|chunk| {
+            let to: Vec<String> = chunk
+                .iter()
+                .filter(|(_, is_cc)| !is_cc)
+                .map(|(a, _)| (*a).clone())
+                .collect();
+            let cc: Vec<String> = chunk
+                .iter()
+                .filter(|(_, is_cc)| *is_cc)
+                .map(|(a, _)| (*a).clone())
+                .collect();
+            if to.is_empty() {
+                (cc, Vec::new())
+            } else {
+                (to, cc)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,459 @@
+use chrono::NaiveDate;
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::test_support::{admin_secret, admins, clean_user, key_body, key_entry, secret_string};
+use crate::validation::{Finding, validate_user};
+use crate::{Rules, UserReport};
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+const GROUP_A: [&str; 2] = ["alice@groupa.example.com", "bob@groupa.example.com"];
+const SUPER: [&str; 1] = ["root@ops.example.com"];
+
+fn strings(addresses: &[&str]) -> Vec<String> {
+    addresses.iter().map(|a| (*a).to_owned()).collect()
+}
+
+fn report(username: &str, group_admin: Option<&str>, findings: usize) -> UserReport {
+    UserReport {
+        username: username.into(),
+        role: Role::of(username),
+        name: Some(format!("{username} Ltd")),
+        group_admin: group_admin.map(Into::into),
+        contact_emails: vec![format!("ops@{username}.example.com")],
+        findings: (0..findings)
+            .map(|i| {
+                Finding::new(
+                    crate::validation::Code::EmailDelimiter,
+                    format!("problem {i}"),
+                )
+            })
+            .collect(),
+        key_notices: Vec::new(),
+    }
+}
+
+fn notice() -> KeyNotice {
+    KeyNotice {
+        fingerprint: "SHA256:1J4ePCcTGPhl7dZuzRsyU3xoT8vjjSX4rxW5mhzSe7E".into(),
+        algorithm: "ssh-ed25519".into(),
+        updated: date(2025, 1, 5),
+        age_months: 10,
+        refuse_after: date(2026, 1, 5),
+    }
+}
+
+fn due_report(username: &str, group_admin: &str) -> UserReport {
+    UserReport {
+        key_notices: vec![notice()],
+        ..report(username, Some(group_admin), 0)
+    }
+}
+
+// ---- finding_recipients -----------------------------------------------------------------------
+
+#[test]
+fn a_users_findings_go_to_its_group_admins_addresses() {
+    assert_eq!(
+        finding_recipients(&report("bank1", Some("groupA-admin"), 1), &admins()),
+        strings(&GROUP_A)
+    );
+}
+
+#[test]
+fn a_user_whose_group_admin_has_no_valid_address_goes_to_the_super_admins() {
+    assert_eq!(
+        finding_recipients(&report("bank2", Some("groupB-admin"), 1), &admins()),
+        strings(&SUPER)
+    );
+}
+
+#[test]
+fn a_user_with_an_unknown_or_missing_group_admin_goes_to_the_super_admins() {
+    assert_eq!(
+        finding_recipients(&report("bank3", Some("groupZ-admin"), 1), &admins()),
+        strings(&SUPER)
+    );
+    assert_eq!(
+        finding_recipients(&report("bank3", None, 1), &admins()),
+        strings(&SUPER)
+    );
+}
+
+#[test]
+fn an_admins_own_findings_go_to_the_super_admins() {
+    assert_eq!(
+        finding_recipients(&report("groupA-admin", Some("groupA-admin"), 1), &admins()),
+        strings(&SUPER)
+    );
+    assert_eq!(
+        finding_recipients(
+            &report("SFTPSuperAdmin", Some("SFTPSuperAdmin"), 1),
+            &admins()
+        ),
+        strings(&SUPER)
+    );
+}
+
+// ---- finding_digests --------------------------------------------------------------------------
+
+#[test]
+fn one_digest_goes_to_each_recipient_set() {
+    let reports = [
+        report("bank1", Some("groupA-admin"), 2),
+        report("bank4", Some("groupA-admin"), 1),
+        report("bank2", Some("groupB-admin"), 1),
+        report("groupA-admin", Some("SFTPSuperAdmin"), 1),
+        report("bank5", Some("groupA-admin"), 0),
+    ];
+    let digests = finding_digests(&reports, &admins());
+    assert_eq!(digests.len(), 2);
+
+    let group_a = &digests[0];
+    assert_eq!(group_a.kind, EmailKind::Findings);
+    assert_eq!(group_a.to, strings(&GROUP_A));
+    assert!(group_a.cc.is_empty());
+    assert_eq!(group_a.subject, "sftp-warden: 2 SFTP users need attention");
+    assert!(group_a.body.contains("User bank1 (bank1 Ltd)"));
+    assert!(group_a.body.contains("User bank4 (bank4 Ltd)"));
+    assert!(!group_a.body.contains("bank2"));
+    assert!(!group_a.body.contains("bank5"), "clean reports are skipped");
+
+    let super_admins = &digests[1];
+    assert_eq!(super_admins.to, strings(&SUPER));
+    assert!(super_admins.body.contains("User bank2"));
+    assert!(super_admins.body.contains("User groupA-admin"));
+}
+
+#[test]
+fn a_digest_for_one_user_says_user_in_the_singular() {
+    let digests = finding_digests(&[report("bank1", Some("groupA-admin"), 1)], &admins());
+    assert_eq!(
+        digests[0].subject,
+        "sftp-warden: 1 SFTP user needs attention"
+    );
+}
+
+#[test]
+fn a_digest_lists_rule_number_title_detail_and_fix_for_each_finding() {
+    let secret = clean_user_with("Email", json!("a@bank1.com;b@bank1.com"));
+    let validated = validate_user(
+        "bank1",
+        &secret_string(&secret),
+        &admins(),
+        &Rules::default(),
+        date(2025, 6, 1),
+    );
+    let digests = finding_digests(&[validated], &admins());
+    let body = &digests[0].body;
+    assert!(body.contains("  - Rule 3 (email delimiter): Email uses ';' between addresses (1×); the delimiter is a comma"));
+    assert!(body.contains("    Fix: Separate addresses with a comma only"));
+    assert!(body.contains("Role: User; GroupAdmin: groupA-admin"));
+}
+
+#[test]
+fn users_in_a_digest_are_sorted_and_digests_are_deterministic() {
+    let reports = [
+        report("bank9", Some("groupA-admin"), 1),
+        report("bank1", Some("groupA-admin"), 1),
+    ];
+    let digests = finding_digests(&reports, &admins());
+    let body = &digests[0].body;
+    assert!(body.find("User bank1").unwrap() < body.find("User bank9").unwrap());
+    let reversed = [reports[1].clone(), reports[0].clone()];
+    assert_eq!(finding_digests(&reversed, &admins()), digests);
+}
+
+#[test]
+fn a_recipient_set_of_more_than_fifty_is_split_into_several_emails() {
+    let many: Vec<String> = (0..120)
+        .map(|i| format!("admin{i:03}@groupa.example.com"))
+        .collect();
+    let group_admin = admin_secret(&many.join(","), "/bucket/groupA");
+    let directory = AdminDirectory::from_secrets([("groupA-admin", group_admin.as_str())]);
+    let digests = finding_digests(&[report("bank1", Some("groupA-admin"), 1)], &directory);
+    let sizes: Vec<usize> = digests.iter().map(|d| d.to.len()).collect();
+    assert_eq!(sizes, vec![50, 50, 20]);
+    let everyone: Vec<String> = digests.iter().flat_map(|d| d.to.clone()).collect();
+    assert_eq!(everyone, many);
+    assert!(digests.iter().all(|d| d.body == digests[0].body));
+}
+
+#[test]
+fn findings_nobody_can_be_told_about_make_no_email() {
+    let directory = AdminDirectory::default();
+    assert!(finding_digests(&[report("bank1", Some("groupA-admin"), 1)], &directory).is_empty());
+}
+
+// ---- key_expiry_notices -----------------------------------------------------------------------
+
+#[test]
+fn a_key_expiry_notice_goes_to_the_user_with_its_group_admin_in_copy() {
+    let emails = key_expiry_notices(&[due_report("bank1", "groupA-admin")], &admins(), &[]);
+    assert_eq!(emails.len(), 1);
+    let email = &emails[0];
+    assert_eq!(email.kind, EmailKind::KeyExpiry);
+    assert_eq!(email.to, vec!["ops@bank1.example.com"]);
+    assert_eq!(email.cc, strings(&GROUP_A));
+    assert_eq!(
+        email.subject,
+        "Action needed: rotate the SSH key of SFTP user bank1 before 2026-01-05"
+    );
+}
+
+#[test]
+fn the_notice_names_the_key_by_fingerprint_and_the_deadline() {
+    let email = &key_expiry_notices(&[due_report("bank1", "groupA-admin")], &admins(), &[])[0];
+    assert!(email.body.starts_with("Hello bank1 Ltd,"));
+    assert!(email.body.contains(
+        "  - SHA256:1J4ePCcTGPhl7dZuzRsyU3xoT8vjjSX4rxW5mhzSe7E (ssh-ed25519): updated 2025-01-05, 10 months old, replace before 2026-01-05"
+    ));
+    assert!(
+        email
+            .body
+            .contains("please send a new key before 2026-01-05")
+    );
+}
+
+#[test]
+fn a_notice_cc_goes_to_the_super_admins_when_the_group_admin_has_no_address_or_is_unknown() {
+    let emails = key_expiry_notices(
+        &[
+            due_report("bank2", "groupB-admin"),
+            due_report("bank3", "groupZ-admin"),
+        ],
+        &admins(),
+        &[],
+    );
+    assert_eq!(emails.len(), 2);
+    assert!(emails.iter().all(|e| e.cc == strings(&SUPER)));
+}
+
+#[test]
+fn excluded_users_get_no_notice() {
+    let emails = key_expiry_notices(
+        &[due_report("bank1", "groupA-admin")],
+        &admins(),
+        &["bank1".to_owned()],
+    );
+    assert!(emails.is_empty());
+}
+
+#[test]
+fn users_with_findings_get_no_notice() {
+    let mut with_findings = due_report("bank1", "groupA-admin");
+    with_findings.findings = report("bank1", None, 1).findings;
+    assert!(key_expiry_notices(&[with_findings], &admins(), &[]).is_empty());
+}
+
+#[test]
+fn users_without_due_keys_or_contacts_get_no_notice() {
+    let mut no_contacts = due_report("bank1", "groupA-admin");
+    no_contacts.contact_emails.clear();
+    let no_keys = report("bank2", Some("groupA-admin"), 0);
+    assert!(key_expiry_notices(&[no_contacts, no_keys], &admins(), &[]).is_empty());
+}
+
+#[test]
+fn an_overdue_key_says_so_in_the_subject_and_body() {
+    let mut overdue = due_report("bank1", "groupA-admin");
+    overdue.key_notices[0].age_months = 13;
+    let email = &key_expiry_notices(&[overdue], &admins(), &[])[0];
+    assert_eq!(
+        email.subject,
+        "Action needed: rotate the SSH key of SFTP user bank1, overdue since 2026-01-05"
+    );
+    assert!(email.body.contains("the deadline was 2026-01-05"));
+}
+
+#[test]
+fn a_user_with_two_due_keys_is_asked_for_the_earliest_deadline() {
+    let mut two = due_report("bank1", "groupA-admin");
+    two.key_notices.push(KeyNotice {
+        updated: date(2024, 12, 1),
+        refuse_after: date(2025, 12, 1),
+        age_months: 11,
+        ..notice()
+    });
+    let email = &key_expiry_notices(&[two], &admins(), &[])[0];
+    assert_eq!(
+        email.subject,
+        "Action needed: rotate the SSH keys of SFTP user bank1 before 2025-12-01"
+    );
+}
+
+#[test]
+fn an_address_in_both_to_and_cc_gets_one_copy() {
+    let mut report = due_report("bank1", "groupA-admin");
+    report.contact_emails = vec![
+        "Alice@GroupA.example.com".into(),
+        "ops@bank1.example.com".into(),
+    ];
+    let email = &key_expiry_notices(&[report], &admins(), &[])[0];
+    assert_eq!(email.cc, vec!["bob@groupa.example.com"]);
+}
+
+#[test]
+fn to_and_cc_together_never_exceed_fifty_recipients() {
+    let to: Vec<String> = (0..70).map(|i| format!("u{i}@bank.example.com")).collect();
+    let cc = strings(&GROUP_A);
+    let batches = recipient_batches(&to, &cc);
+    assert!(
+        batches
+            .iter()
+            .all(|(to, cc)| !to.is_empty() && to.len() + cc.len() <= 50)
+    );
+    let delivered: usize = batches.iter().map(|(to, cc)| to.len() + cc.len()).sum();
+    assert_eq!(delivered, 72);
+}
+
+// ---- hostile input ----------------------------------------------------------------------------
+
+fn clean_user_with(key: &str, value: Value) -> Map<String, Value> {
+    let mut secret = clean_user();
+    secret.insert(key.to_owned(), value);
+    secret
+}
+
+#[test]
+fn a_newline_in_name_or_email_never_reaches_a_subject_or_fakes_a_body_line() {
+    let mut secret = clean_user_with("Name", json!("ANZ\r\nBcc: evil@example.com\nSubject: hi"));
+    secret.insert(
+        "Email".into(),
+        json!("ops@bank1.com\r\nBcc: evil@example.com"),
+    );
+    secret.insert("PublicKey".into(), json!(key_entry("ed25519", "20240105")));
+    let today = date(2025, 6, 1);
+    let with_findings = validate_user(
+        "bank1",
+        &secret_string(&secret),
+        &admins(),
+        &Rules::default(),
+        today,
+    );
+    assert!(!with_findings.is_clean());
+
+    let mut clean = clean_user_with("Name", json!("ANZ\r\nBcc: evil@example.com"));
+    clean.insert("PublicKey".into(), json!(key_entry("ed25519", "20240105")));
+    let due = validate_user(
+        "bank1\r\nBcc: x@y.z",
+        &secret_string(&clean),
+        &admins(),
+        &Rules::default(),
+        today,
+    );
+    assert!(!due.key_notices.is_empty());
+
+    let mut emails = finding_digests(std::slice::from_ref(&with_findings), &admins());
+    emails.extend(key_expiry_notices(&[due], &admins(), &[]));
+    assert_eq!(emails.len(), 2);
+    for email in &emails {
+        assert!(!email.subject.contains(['\r', '\n']), "{:?}", email.subject);
+        assert!(!email.body.contains('\r'), "{:?}", email.body);
+        for line in email.body.lines() {
+            assert!(
+                !line.starts_with("Bcc:") && !line.starts_with("Subject:"),
+                "fake line: {line:?}"
+            );
+        }
+    }
+    assert!(emails[1].subject.contains("bank1Bcc: x@y.z"));
+}
+
+#[test]
+fn no_key_text_or_password_appears_in_any_finding_notice_subject_or_body() {
+    let today = date(2025, 11, 10);
+    let password = "Correct-Horse-Battery-9";
+    let hash = "$2b$12$abcdefghijklmnopqrstuv";
+    let (_, ed25519_base64) = key_body("ed25519");
+    let (_, rsa_base64) = key_body("rsa1024");
+
+    // A clean user with an old key and a password: gets a notice.
+    let mut clean = clean_user_with("PublicKey", json!(key_entry("ed25519", "20250105")));
+    clean.insert("Password".into(), json!(password));
+    clean.insert("PasswordHash".into(), json!(hash));
+    // A user with both, and findings about its keys.
+    let mut broken = clean.clone();
+    broken.insert(
+        "PublicKey".into(),
+        json!(format!(
+            "{}, ssh-ed25519 {rsa_base64} bank1@host Updated(YYYYMMDD)=20250230",
+            key_entry("rsa1024", "20250105")
+        )),
+    );
+    broken.insert("Email".into(), json!("ops@bank1.com;it@bank1.com"));
+
+    let reports: Vec<UserReport> = [("bank1", &clean), ("bank2", &broken)]
+        .into_iter()
+        .map(|(user, secret)| {
+            validate_user(
+                user,
+                &secret_string(secret),
+                &admins(),
+                &Rules::default(),
+                today,
+            )
+        })
+        .collect();
+    assert!(reports[0].is_clean() && !reports[0].key_notices.is_empty());
+    assert!(!reports[1].is_clean());
+
+    let mut emails = finding_digests(&reports, &admins());
+    emails.extend(key_expiry_notices(&reports, &admins(), &[]));
+    assert_eq!(emails.len(), 2);
+
+    let mut everything = serde_json::to_string(&reports).unwrap();
+    everything.push_str(&serde_json::to_string(&emails).unwrap());
+    for finding in reports.iter().flat_map(|r| &r.findings) {
+        everything.push_str(&finding.fix());
+    }
+    for needle in [
+        ed25519_base64,
+        &ed25519_base64[30..60],
+        &rsa_base64[100..140],
+        password,
+        hash,
+        "bank1@host",
+    ] {
+        assert!(!everything.contains(needle), "{needle} leaked");
+    }
+    assert!(everything.contains(crate::test_support::fixture_fingerprint("ed25519")));
+}
+
+#[test]
+fn email_kinds_serialise_in_camel_case() {
+    assert_eq!(
+        serde_json::to_string(&EmailKind::KeyExpiry).unwrap(),
+        "\"keyExpiry\""
+    );
+    let email: Email = serde_json::from_value(json!({
+        "kind": "findings", "to": ["a@b.com"], "subject": "s", "body": "b"
+    }))
+    .unwrap();
+    assert!(email.cc.is_empty());
+}
+
+#[test]
+fn zz_print_samples() {
+    let today = date(2025, 11, 10);
+    let mut broken = clean_user_with("Email", json!("ops@bank1.com;it@bank1"));
+    broken.insert("IP".into(), json!("10.0.0.1/24"));
+    broken.insert("PublicKey".into(), json!(key_entry("rsa1024", "20250105")));
+    let clean = clean_user_with("PublicKey", json!(key_entry("ed25519", "20250105")));
+    let reports: Vec<UserReport> = [("bank2", &broken), ("bank1", &clean)]
+        .into_iter()
+        .map(|(u, s)| validate_user(u, &secret_string(s), &admins(), &Rules::default(), today))
+        .collect();
+    for e in finding_digests(&reports, &admins())
+        .iter()
+        .chain(&key_expiry_notices(&reports, &admins(), &[]))
+    {
+        println!(
+            "To: {:?}\nCc: {:?}\nSubject: {}\n\n{}\n=====",
+            e.to, e.cc, e.subject, e.body
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Rules about the secret as a whole and its single-valued keys: 1 (mandatory keys),
+//! 2 (group admin) and 6 (role).
+
+use super::{Check, Code, Finding, Findings};
+use crate::text::quoted;
+use crate::user::{Field, JsonKind, Role, SecretError, SecretKey};
+
+/// Rule 1, when the secret is not a JSON object at all.
+pub(super) fn unparsable(error: &SecretError) -> Finding {
+    let code = match error {
+        SecretError::NotJson { .. } => Code::NotJson,
+        SecretError::NotAnObject { .. } => Code::NotAnObject,
+    };
+    Finding::new(code, error.to_string())
+}
+
+/// Rule 1: every mandatory key is present, `IP` or `IPv6` is, and values have the right type.
+pub(super) fn mandatory_keys(check: &Check, findings: &mut Findings) {
+    let secret = check.secret;
+    for key in SecretKey::MANDATORY {
+        if !secret.has(key) {
+            let near: Vec<String> = secret.near_misses(key).into_iter().map(quoted).collect();
+            let hint = match near.as_slice() {
+                [] => String::new(),
+                found => format!(" (found {}; keys are case-sensitive)", found.join(", ")),
+            };
+            findings.push(Code::MissingKey, format!("key \"{key}\" is missing{hint}"));
+        }
+    }
+    if !secret.has(SecretKey::Ip) && !secret.has(SecretKey::Ipv6) {
+        findings.push(
+            Code::MissingIpKey,
+            "neither \"IP\" nor \"IPv6\" is present; at least one must exist, even if empty",
+        );
+    }
+    for key in [
+        SecretKey::Name,
+        SecretKey::Email,
+        SecretKey::PublicKey,
+        SecretKey::Password,
+        SecretKey::PasswordHash,
+        SecretKey::HomeDirectoryType,
+        SecretKey::GroupAdmin,
+        SecretKey::Role,
+        SecretKey::Ip,
+        SecretKey::Ipv6,
+    ] {
+        if let Field::Other(found) = secret.field(key) {
+            findings.push(
+                Code::WrongType,
+                format!("\"{key}\" is {found}; expected a string"),
+            );
+        }
+    }
+    if let Field::Other(found) = secret.field(SecretKey::HomeDirectoryDetails)
+        && found != JsonKind::Array
+    {
+        findings.push(
+            Code::WrongType,
+            format!(
+                "\"HomeDirectoryDetails\" is {found}; expected a JSON array or a string holding one"
+            ),
+        );
+    }
+}
+
+/// Rule 2: `GroupAdmin` names an existing admin.
+pub(super) fn group_admin(check: &Check, findings: &mut Findings) {
+    let Some(value) = check.secret.text(SecretKey::GroupAdmin) else {
+        return;
+    };
+    if value.trim().is_empty() {
+        findings.push(Code::GroupAdminEmpty, "GroupAdmin is empty");
+        return;
+    }
+    if check.admins.get(value).is_some() {
+        return;
+    }
+    let shown = quoted(value);
+    let trimmed = value.trim();
+    if trimmed != value && check.admins.get(trimmed).is_some() {
+        findings.push(
+            Code::GroupAdminUnknown,
+            format!("GroupAdmin {shown} has spaces around the admin's username"),
+        );
+    } else if Role::of(value) == Role::User {
+        findings.push(
+            Code::GroupAdminNotAdmin,
+            format!(
+                "GroupAdmin {shown} is not an admin's username (admin usernames contain \"admin\")"
+            ),
+        );
+    } else {
+        findings.push(
+            Code::GroupAdminUnknown,
+            format!("GroupAdmin {shown} is not an existing admin"),
+        );
+    }
+}
+
+/// Rule 6: `Role` is the configured role ARN, or at least a well-formed IAM role ARN.
+pub(super) fn role(check: &Check, findings: &mut Findings) {
+    let Some(value) = check.secret.text(SecretKey::Role) else {
+        return;
+    };
+    match &check.rules.transfer_role_arn {
+        Some(expected) if value != expected => {
+            let hint = if value.trim() == expected {
+                " (it has spaces around it)"
+            } else {
+                ""
+            };
+            findings.push(
+                Code::RoleMismatch,
+                format!(
+                    "Role is {}; expected {}{hint}",
+                    quoted(value),
+                    quoted(expected)
+                ),
+            );
+        }
+        Some(_) => {}
+        None if is_iam_role_arn(value) => {}
+        None => findings.push(
+            Code::RoleMalformed,
+            format!(
+                "Role {} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)",
+                quoted(value)
+            ),
+        ),
+    }
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/>name`, partition `aws`, `aws-cn` or
+/// `aws-us-gov`, with IAM's character set and length limits for the path and name.
+pub(crate) fn is_iam_role_arn(value: &str) -> bool {
+    const MAX_NAME_LEN: usize = 64;
+    const MAX_PATH_LEN: usize = 512;
+    let parts: Vec<&str> = value.split(':').collect();
+    let [arn, partition, service, region, account, resource] = parts.as_slice() else {
+        return false;
+    };
+    let Some(path_and_name) = resource.strip_prefix("role/") else {
+        return false;
+    };
+    let segments: Vec<&str> = path_and_name.split('/').collect();
+    let name_len = segments.last().map_or(0, |name| name.len());
+    let is_iam_char = |c: char| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c);
+    *arn == "arn"
+        && matches!(*partition, "aws" | "aws-cn" | "aws-us-gov")
+        && *service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (1..=MAX_NAME_LEN).contains(&name_len)
+        && path_and_name.len() - name_len <= MAX_PATH_LEN
+        && segments
+            .iter()
+            .all(|s| !s.is_empty() && s.chars().all(is_iam_char))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iam_role_arns_in_every_partition_are_well_formed() {
+        for arn in [
+            "arn:aws:iam::123456789012:role/TransferS3AccessRole",
+            "arn:aws-cn:iam::123456789012:role/service-role/Transfer.Access@x",
+            "arn:aws-us-gov:iam::123456789012:role/a/b/c",
+        ] {
+            assert!(is_iam_role_arn(arn), "{arn}");
+        }
+    }
+
+    #[test]
+    fn other_strings_are_not_iam_role_arns() {
+        for arn in [
+            "",
+            "TransferS3AccessRole",
+            "arn:aws:iam:AccountNumber:aws:role/TransferS3AccessRole",
+            "arn:aws:iam::12345678901:role/Transfer",
+            "arn:aws:iam::123456789012:user/Transfer",
+            "arn:aws:iam:ap-southeast-2:123456789012:role/Transfer",
+            "arn:aws:s3::123456789012:role/Transfer",
+            "arn:azure:iam::123456789012:role/Transfer",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role//Transfer",
+            "arn:aws:iam::123456789012:role/Transfer Role",
+            "arn:aws:iam::123456789012:role/Transfer\n",
+        ] {
+            assert!(!is_iam_role_arn(arn), "{arn:?}");
+        }
+        let long_name = format!("arn:aws:iam::123456789012:role/{}", "r".repeat(65));
+        assert!(!is_iam_role_arn(&long_name));
+    }
+}

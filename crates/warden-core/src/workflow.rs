@@ -1,0 +1,471 @@
+//! The JSON that flows between the states of the secret-validation state machine, and the pure
+//! steps that produce it: what a triggering event asks for, how the users are batched, what the
+//! run reports at the end.
+//!
+//! Every type here is one state's input or output; field names are camelCase because the ASL
+//! addresses them with JSONPath.
+
+use crate::admins::AdminDirectory;
+use crate::notify::{Email, EmailKind};
+use crate::user::{Role, username_from_secret_id};
+use crate::validation::{Rule, UserReport};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Users per validation batch: one `BatchGetSecretValue` call reads at most 20 secrets.
+pub const BATCH_SIZE: usize = 20;
+
+/// CloudTrail events of Secrets Manager that change what a user's secret says (or whether it exists).
+pub const CHANGE_EVENTS: [&str; 5] = [
+    "CreateSecret",
+    "PutSecretValue",
+    "UpdateSecret",
+    "DeleteSecret",
+    "RestoreSecret",
+];
+
+/// Which users a run checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Scope {
+    /// Every user: the weekly audit, or a run asked for by hand.
+    All,
+    /// One user's secret changed.
+    User { username: String },
+    /// An admin's secret changed: the admin itself and every user whose `GroupAdmin` it is.
+    Group { admin: String },
+}
+
+impl Scope {
+    /// Whether a user, read from its secret, falls inside this scope.
+    pub fn includes(&self, username: &str, group_admin: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::User { username: u } => u == username,
+            Scope::Group { admin } => admin == username || group_admin == Some(admin.as_str()),
+        }
+    }
+}
+
+/// What started the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    /// A weekly schedule (EventBridge Scheduler or a scheduled rule).
+    Schedule,
+    /// A CloudTrail-recorded change to an `SFTP/` secret.
+    SecretChange,
+    /// An operator started the execution with explicit input.
+    Manual,
+}
+
+/// What the triggering event asks for, before anything is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub trigger: Trigger,
+    pub scope: Scope,
+    /// One line naming the event, e.g. `PutSecretValue of SFTP/bank1`, for the execution output.
+    pub event: Option<String>,
+    /// Send SSH key expiry notices to the users' own addresses (never on the change path).
+    pub notify_source_systems: bool,
+    /// The date keys are aged against; today unless the input pins it (reproducible audits).
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// A change to a secret that is not an SFTP user (the event rule should have filtered it).
+    #[error("{0} is not an SFTP user secret; nothing to check")]
+    NotAnSftpUser(String),
+    #[error("unsupported input: {0}")]
+    Unsupported(String),
+}
+
+/// Works out what a run must check from its input: a CloudTrail event as EventBridge delivers
+/// it, a scheduled event, or an operator's `{"mode": "all"}` / `{"username": "..."}`.
+pub fn request_from_event(event: &Value, prefix: &str) -> Result<Request, RequestError> {
+    let as_of = match event.get("asOf") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| RequestError::Unsupported(format!("asOf {s:?} is not YYYY-MM-DD")))?,
+        ),
+        Some(_) => {
+            return Err(RequestError::Unsupported(
+                "asOf must be a YYYY-MM-DD string".into(),
+            ));
+        }
+    };
+    let notify = event
+        .get("notifySourceSystems")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    match event.get("detail-type").and_then(Value::as_str) {
+        Some("AWS API Call via CloudTrail") => change_request(event, prefix),
+        Some("Scheduled Event") => Ok(Request {
+            trigger: Trigger::Schedule,
+            scope: Scope::All,
+            event: Some("weekly schedule".into()),
+            notify_source_systems: notify,
+            as_of,
+        }),
+        Some(other) => Err(RequestError::Unsupported(format!(
+            "events of type {other:?}"
+        ))),
+        None => manual_request(event, prefix, notify, as_of),
+    }
+}
+
+fn change_request(event: &Value, prefix: &str) -> Result<Request, RequestError> {
+    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let name = detail
+        .get("eventName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !CHANGE_EVENTS.contains(&name) {
+        return Err(RequestError::Unsupported(format!(
+            "CloudTrail event {name:?}"
+        )));
+    }
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let request = detail.get("requestParameters").unwrap_or(&Value::Null);
+    let response = detail.get("responseElements").unwrap_or(&Value::Null);
+    // CreateSecret names the secret in `name`; every other call in `secretId`, by name or ARN.
+    let id = text(request, "secretId")
+        .or_else(|| text(request, "name"))
+        .or_else(|| text(response, "name"))
+        .or_else(|| text(response, "arn"))
+        .ok_or_else(|| RequestError::Unsupported(format!("{name} without a secret id")))?;
+    let username =
+        username_from_secret_id(prefix, &id).ok_or_else(|| RequestError::NotAnSftpUser(id))?;
+    Ok(Request {
+        trigger: Trigger::SecretChange,
+        event: Some(format!("{name} of {prefix}{username}")),
+        scope: scope_for_change(username),
+        // External systems are only ever emailed by the weekly run.
+        notify_source_systems: false,
+        as_of: None,
+    })
+}
+
+fn manual_request(
+    event: &Value,
+    prefix: &str,
+    notify: bool,
+    as_of: Option<NaiveDate>,
+) -> Result<Request, RequestError> {
+    let mode = event.get("mode").and_then(Value::as_str);
+    let username = event.get("username").and_then(Value::as_str);
+    let scope = match (mode, username) {
+        (None | Some("all"), None) => Scope::All,
+        (None | Some("user"), Some(u)) => {
+            let u = username_from_secret_id(prefix, u).unwrap_or_else(|| u.to_owned());
+            scope_for_change(u)
+        }
+        (Some(m), _) => {
+            return Err(RequestError::Unsupported(format!(
+                "mode {m:?}; use \"all\", or give a \"username\""
+            )));
+        }
+    };
+    let trigger = if event.get("schedule").is_some() {
+        Trigger::Schedule
+    } else {
+        Trigger::Manual
+    };
+    let notify_source_systems = notify && scope == Scope::All;
+    Ok(Request {
+        trigger,
+        scope,
+        event: None,
+        notify_source_systems,
+        as_of,
+    })
+}
+
+fn scope_for_change(username: String) -> Scope {
+    match Role::of(&username) {
+        Role::User => Scope::User { username },
+        Role::GroupAdmin | Role::SuperAdmin => Scope::Group { admin: username },
+    }
+}
+
+/// The output of "list the users": the batches to validate and the admins to load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub trigger: Trigger,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub notify_source_systems: bool,
+    pub as_of: NaiveDate,
+    /// SFTP users found in Secrets Manager, before scope and exclusions.
+    pub users_listed: usize,
+    pub batches: Vec<Vec<String>>,
+    pub admin_names: Vec<String>,
+    /// Why nothing (or less than asked) is checked, in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Batches the listed users for a request. Excluded users are never checked.
+pub fn plan(
+    request: Request,
+    prefix: &str,
+    mut usernames: Vec<String>,
+    excluded: &[String],
+    today: NaiveDate,
+) -> Plan {
+    usernames.sort();
+    usernames.dedup();
+    let users_listed = usernames.len();
+    let admin_names: Vec<String> = usernames
+        .iter()
+        .filter(|u| Role::of(u) != Role::User)
+        .cloned()
+        .collect();
+    let mut notes = Vec::new();
+    let is_excluded = |u: &str| excluded.iter().any(|e| e == u);
+    let in_scope: Vec<String> = match &request.scope {
+        Scope::User { username } if !usernames.contains(username) => {
+            notes.push(format!(
+                "{prefix}{username} no longer exists (deleted); there is nothing to validate"
+            ));
+            Vec::new()
+        }
+        Scope::User { username } => vec![username.clone()],
+        // Which users name the admin is only known once their secrets are read.
+        Scope::All | Scope::Group { .. } => usernames,
+    };
+    let (skipped, kept): (Vec<String>, Vec<String>) =
+        in_scope.into_iter().partition(|u| is_excluded(u));
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "excluded from checks by configuration: {}",
+            skipped.join(", ")
+        ));
+    }
+    Plan {
+        trigger: request.trigger,
+        scope: request.scope,
+        event: request.event,
+        notify_source_systems: request.notify_source_systems,
+        as_of: request.as_of.unwrap_or(today),
+        users_listed,
+        batches: kept.chunks(BATCH_SIZE).map(<[String]>::to_vec).collect(),
+        admin_names,
+        notes,
+    }
+}
+
+/// The input of "validate a batch of users" (one Map iteration).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchInput {
+    pub usernames: Vec<String>,
+    pub admins: AdminDirectory,
+    pub scope: Scope,
+    pub as_of: NaiveDate,
+}
+
+/// A secret that could not be read, by error code only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFailure {
+    pub username: String,
+    pub error: String,
+}
+
+/// A whole batch that failed after its retries (filled in by the state machine's Catch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchFailure {
+    pub usernames: Vec<String>,
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
+}
+
+/// The output of one Map iteration: compact, so that 10,000 users fit the 256 KiB payload.
+/// Only reports with findings or key notices are kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BatchResult {
+    pub checked: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<ReadFailure>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<UserReport>,
+    pub secret_reads: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<BatchFailure>,
+}
+
+/// The input of "write the emails".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestInput {
+    pub batches: Vec<BatchResult>,
+    pub admins: AdminDirectory,
+    pub notify_source_systems: bool,
+}
+
+/// The emails a run sends: one findings digest per recipient set, then (weekly only) the
+/// source-system key expiry notices.
+pub fn emails_for(input: &DigestInput, excluded: &[String]) -> Vec<Email> {
+    let reports: Vec<UserReport> = input
+        .batches
+        .iter()
+        .flat_map(|b| b.reports.iter().cloned())
+        .collect();
+    let mut emails = crate::notify::finding_digests(&reports, &input.admins);
+    if input.notify_source_systems {
+        emails.extend(crate::notify::key_expiry_notices(
+            &reports,
+            &input.admins,
+            excluded,
+        ));
+    }
+    emails
+}
+
+/// What became of one email (filled in by send-email, or by the state machine's Catch).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendOutcome {
+    pub kind: EmailKind,
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The input of "summarise the run".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryInput {
+    pub plan: Plan,
+    pub batches: Vec<BatchResult>,
+    #[serde(default)]
+    pub sent: Vec<SendOutcome>,
+}
+
+/// One email as the summary lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentEmail {
+    pub kind: EmailKind,
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    pub subject: String,
+}
+
+/// The execution's output: what an operator reads to know what the run did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub trigger: Trigger,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub as_of: NaiveDate,
+    pub source_system_notices: bool,
+    pub users_checked: usize,
+    pub users_with_findings: Vec<String>,
+    /// Keyed `"<n> <title>"` (e.g. `"3 email delimiter"`), so the JSON reads in rule order.
+    pub findings_per_rule: BTreeMap<String, usize>,
+    pub keys_due_for_rotation: usize,
+    pub secret_reads: usize,
+    pub emails_sent: Vec<SentEmail>,
+    /// Everything that went wrong, one sentence each. Empty means the run is complete.
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub complete: bool,
+}
+
+/// Folds the batch results and send outcomes into the run's summary.
+pub fn summarise(input: &SummaryInput) -> Summary {
+    let mut findings_per_rule = BTreeMap::new();
+    let mut users_with_findings = Vec::new();
+    let mut keys_due_for_rotation = 0;
+    let mut problems = Vec::new();
+    let mut notes = input.plan.notes.clone();
+    for batch in &input.batches {
+        for report in &batch.reports {
+            if !report.findings.is_empty() {
+                users_with_findings.push(report.username.clone());
+            }
+            for finding in &report.findings {
+                *findings_per_rule.entry(rule_key(finding.rule)).or_insert(0) += 1;
+            }
+            keys_due_for_rotation += report.key_notices.len();
+        }
+        for missing in &batch.missing {
+            notes.push(format!("{missing} disappeared before it could be read"));
+        }
+        for failure in &batch.unreadable {
+            problems.push(format!(
+                "the secret of {} could not be read ({})",
+                failure.username, failure.error
+            ));
+        }
+        if let Some(failure) = &batch.failure {
+            problems.push(format!(
+                "{} users were not checked ({}): {}",
+                failure.usernames.len(),
+                failure.error,
+                failure.usernames.join(", ")
+            ));
+        }
+    }
+    users_with_findings.sort();
+    let mut emails_sent = Vec::new();
+    for outcome in &input.sent {
+        match &outcome.error {
+            None => emails_sent.push(SentEmail {
+                kind: outcome.kind,
+                to: outcome.to.clone(),
+                cc: outcome.cc.clone(),
+                subject: outcome.subject.clone(),
+            }),
+            Some(error) => problems.push(format!(
+                "the email {:?} to {} was not sent ({error})",
+                outcome.subject,
+                outcome.to.join(", ")
+            )),
+        }
+    }
+    Summary {
+        trigger: input.plan.trigger,
+        scope: input.plan.scope.clone(),
+        event: input.plan.event.clone(),
+        as_of: input.plan.as_of,
+        source_system_notices: input.plan.notify_source_systems,
+        users_checked: input.batches.iter().map(|b| b.checked).sum(),
+        users_with_findings,
+        findings_per_rule,
+        keys_due_for_rotation,
+        secret_reads: input.batches.iter().map(|b| b.secret_reads).sum(),
+        emails_sent,
+        complete: problems.is_empty(),
+        problems,
+        notes,
+    }
+}
+
+fn rule_key(rule: Rule) -> String {
+    format!("{} {}", rule.number(), rule.title())
+}
+
+#[cfg(test)]
+mod tests;

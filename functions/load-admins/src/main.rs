@@ -1,0 +1,160 @@
+//! Load the admins: reads every admin's secret (20 per call) into the directory that routing
+//! and rules 2 and 5 need. A partial directory would misroute mail, so any unreadable admin
+//! fails the step (the state machine retries it).
+
+use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use serde::Deserialize;
+use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
+use warden_core::admins::AdminDirectory;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadAdmins {
+    admin_names: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LoadAdminsError {
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("the secrets of these admins could not be read: {0}")]
+    AdminUnreadable(String),
+}
+
+impl From<LoadAdminsError> for Diagnostic {
+    fn from(err: LoadAdminsError) -> Self {
+        let error_type = match &err {
+            LoadAdminsError::Secrets(e) => e.name(),
+            LoadAdminsError::AdminUnreadable(_) => "AdminUnreadable",
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+async fn handler(
+    secrets: &UserSecrets,
+    event: LambdaEvent<LoadAdmins>,
+) -> Result<AdminDirectory, LoadAdminsError> {
+    let mut read = Vec::new();
+    let mut failed = Vec::new();
+    for chunk in event.payload.admin_names.chunks(BATCH_READ_LIMIT) {
+        let batch = secrets.read_batch(chunk).await?;
+        failed.extend(
+            batch
+                .errors
+                .into_iter()
+                .map(|e| format!("{} ({})", e.username, e.error)),
+        );
+        read.extend(batch.secrets);
+    }
+    if !failed.is_empty() {
+        return Err(LoadAdminsError::AdminUnreadable(failed.join(", ")));
+    }
+    let directory = AdminDirectory::from_secrets(
+        read.iter()
+            .map(|s| (s.username.as_str(), s.secret.expose())),
+    );
+    for admin in &directory.admins {
+        tracing::info!(
+            admin = %admin.username,
+            role = ?admin.role,
+            valid_emails = admin.emails.len(),
+            folder = admin.folder.as_deref().unwrap_or("-"),
+            "Step 2.2 : Collected admin"
+        );
+    }
+    Ok(directory)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing::init_default_subscriber();
+    let aws = warden_aws::load_aws_config().await;
+    let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
+    run(service_fn(|event| handler(&secrets, event))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::Client;
+    use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
+    use aws_sdk_secretsmanager::types::{ApiErrorType, SecretValueEntry};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use lambda_runtime::Context;
+
+    fn admin_secret(email: &str, target: &str) -> String {
+        serde_json::json!({
+            "Name": "Admin", "Email": email,
+            "HomeDirectoryType": "LOGICAL",
+            "HomeDirectoryDetails": [{"Entry": "/", "Target": target}],
+        })
+        .to_string()
+    }
+
+    fn event(names: &[&str]) -> LambdaEvent<LoadAdmins> {
+        let admin_names = names.iter().map(|s| s.to_string()).collect();
+        LambdaEvent::new(LoadAdmins { admin_names }, Context::default())
+    }
+
+    #[tokio::test]
+    async fn admins_are_read_in_batches_of_twenty_into_the_directory() {
+        let rule = mock!(Client::batch_get_secret_value).then_compute_output(|req| {
+            let mut out = BatchGetSecretValueOutput::builder();
+            for id in req.secret_id_list() {
+                let secret = admin_secret("ops@example.com", "/bucket/group");
+                out = out.secret_values(
+                    SecretValueEntry::builder()
+                        .name(id)
+                        .secret_string(secret)
+                        .build(),
+                );
+            }
+            out.build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+        let names: Vec<String> = (0..25).map(|i| format!("Group{i}Admin")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+
+        let dir = handler(&UserSecrets::new(client, "SFTP/"), event(&refs))
+            .await
+            .unwrap();
+
+        assert_eq!(dir.admins.len(), 25);
+        assert_eq!(dir.get("Group3Admin").unwrap().emails, ["ops@example.com"]);
+        assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_admin_fails_the_step_instead_of_misrouting_mail() {
+        let rule = mock!(Client::batch_get_secret_value).then_output(|| {
+            BatchGetSecretValueOutput::builder()
+                .errors(
+                    ApiErrorType::builder()
+                        .secret_id("SFTP/PaymentsAdmin")
+                        .error_code("DecryptionFailure")
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+        let err = handler(
+            &UserSecrets::new(client, "SFTP/"),
+            event(&["PaymentsAdmin"]),
+        )
+        .await
+        .unwrap_err();
+
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "AdminUnreadable");
+        assert!(
+            diagnostic
+                .error_message
+                .contains("PaymentsAdmin (DecryptionFailure)")
+        );
+    }
+}

@@ -1,0 +1,192 @@
+use super::*;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
+use aws_sdk_secretsmanager::types::{ApiErrorType, SecretValueEntry};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use chrono::NaiveDate;
+use lambda_runtime::Context;
+use warden_core::admins::AdminDirectory;
+use warden_core::workflow::Scope;
+
+const SUPER: &str = include_str!("../../../test-events/users/SFTPSuperAdmin.json");
+const PAYMENTS: &str = include_str!("../../../test-events/users/PaymentsAdmin.json");
+const TREASURY: &str = include_str!("../../../test-events/users/TreasuryAdmin.json");
+const ANZ: &str = include_str!("../../../test-events/users/anz-bank.json");
+const NAB: &str = include_str!("../../../test-events/users/nab-feeds.json");
+const BPAY: &str = include_str!("../../../test-events/users/bpay-batch.json");
+const CBA: &str = include_str!("../../../test-events/users/cba-settlement.json");
+
+fn secret_of(username: &str) -> &'static str {
+    match username {
+        "anz-bank" => ANZ,
+        "nab-feeds" => NAB,
+        "bpay-batch" => BPAY,
+        "cba-settlement" => CBA,
+        "PaymentsAdmin" => PAYMENTS,
+        "broken" => "{not json",
+        _ => "{}",
+    }
+}
+
+fn admins() -> AdminDirectory {
+    AdminDirectory::from_secrets([
+        ("SFTPSuperAdmin", SUPER),
+        ("PaymentsAdmin", PAYMENTS),
+        ("TreasuryAdmin", TREASURY),
+    ])
+}
+
+/// Answers BatchGetSecretValue from the sample users; `locked` fails to decrypt, `gone` is missing.
+fn secrets() -> (UserSecrets, aws_smithy_mocks::Rule) {
+    let rule = mock!(Client::batch_get_secret_value).then_compute_output(|req| {
+        let mut out = BatchGetSecretValueOutput::builder();
+        for id in req.secret_id_list() {
+            let username = id.trim_start_matches("SFTP/");
+            out = match username {
+                "locked" | "gone" => out.errors(
+                    ApiErrorType::builder()
+                        .secret_id(id)
+                        .error_code(if username == "gone" {
+                            "ResourceNotFoundException"
+                        } else {
+                            "DecryptionFailure"
+                        })
+                        .build(),
+                ),
+                _ => out.secret_values(
+                    SecretValueEntry::builder()
+                        .name(id)
+                        .secret_string(secret_of(username))
+                        .build(),
+                ),
+            };
+        }
+        out.build()
+    });
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+    (UserSecrets::new(client, "SFTP/"), rule)
+}
+
+fn batch(usernames: &[&str], scope: Scope) -> LambdaEvent<BatchInput> {
+    LambdaEvent::new(
+        BatchInput {
+            usernames: usernames.iter().map(|s| s.to_string()).collect(),
+            admins: admins(),
+            scope,
+            as_of: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+        },
+        Context::default(),
+    )
+}
+
+fn rules() -> Rules {
+    Rules {
+        transfer_role_arn: Some("arn:aws:iam::123456789012:role/TransferS3AccessRole".into()),
+        ..Rules::default()
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_read_in_one_call_and_only_users_with_something_to_say_are_kept() {
+    let (s, rule) = secrets();
+
+    let out = handler(
+        &s,
+        &rules(),
+        batch(&["anz-bank", "nab-feeds", "cba-settlement"], Scope::All),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(out.checked, 3);
+    assert_eq!(out.secret_reads, 1);
+    assert_eq!(rule.num_calls(), 1);
+    let reported: Vec<&str> = out.reports.iter().map(|r| r.username.as_str()).collect();
+    assert_eq!(reported, ["nab-feeds"]);
+    assert!(
+        out.reports[0]
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::EmailDelimiter)
+    );
+}
+
+#[tokio::test]
+async fn unreadable_and_missing_secrets_are_reported_not_raised() {
+    let (s, _) = secrets();
+
+    let out = handler(
+        &s,
+        &rules(),
+        batch(&["anz-bank", "locked", "gone"], Scope::All),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(out.checked, 1);
+    assert_eq!(out.missing, ["gone"]);
+    assert_eq!(
+        out.unreadable,
+        [ReadFailure {
+            username: "locked".into(),
+            error: "DecryptionFailure".into()
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_json_is_a_finding_not_a_crash() {
+    let (s, _) = secrets();
+
+    let out = handler(&s, &rules(), batch(&["broken"], Scope::All))
+        .await
+        .unwrap();
+
+    assert_eq!(out.reports.len(), 1);
+    assert_eq!(out.reports[0].findings[0].rule, Rule::MandatoryKeys);
+}
+
+#[tokio::test]
+async fn a_group_scope_checks_the_admin_and_its_users_only() {
+    let (s, _) = secrets();
+    let scope = Scope::Group {
+        admin: "PaymentsAdmin".into(),
+    };
+
+    let out = handler(
+        &s,
+        &rules(),
+        batch(&["PaymentsAdmin", "nab-feeds", "cba-settlement"], scope),
+    )
+    .await
+    .unwrap();
+
+    // cba-settlement belongs to TreasuryAdmin: read, but not part of this run.
+    assert_eq!(out.checked, 2);
+}
+
+#[tokio::test]
+async fn the_result_never_carries_a_password_or_key_material() {
+    let (s, _) = secrets();
+
+    let out = handler(
+        &s,
+        &rules(),
+        batch(&["bpay-batch", "nab-feeds"], Scope::All),
+    )
+    .await
+    .unwrap();
+
+    let json = serde_json::to_string(&out).unwrap();
+    for secret in [BPAY, NAB] {
+        let value: serde_json::Value = serde_json::from_str(secret).unwrap();
+        if let Some(p) = value["Password"].as_str() {
+            assert!(!json.contains(p), "password leaked: {json}");
+        }
+        for key in value["PublicKey"].as_str().unwrap_or_default().split(',') {
+            if let Some(material) = key.split_whitespace().nth(1).filter(|m| m.len() > 8) {
+                assert!(!json.contains(material), "key material leaked: {json}");
+            }
+        }
+    }
+}

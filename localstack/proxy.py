@@ -1,0 +1,107 @@
+"""The thin proxy of the local stack (DESIGN.md section 7).
+
+moto's state-machine engine sends every AWS call of a Task to http://localhost:$MOTO_PORT, and
+MOTO_PORT points here. Lambda invokes go to `cargo lambda watch` (our real binaries), everything
+else goes back to moto. Three translations make cargo-lambda look like the Lambda service:
+
+* the function ARN in the path becomes the bare binary name;
+* cargo-lambda's HTTP 500 + {"errorType", ...} becomes HTTP 200 + X-Amz-Function-Error: Unhandled,
+  which is how Lambda reports a function error (Step Functions' Retry/Catch match on errorType);
+* every answer carries an x-amzn-RequestId header.
+
+Standard library only; bound to loopback.
+"""
+
+import argparse
+import http.client
+import re
+import sys
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations(?:\?.*)?$")
+ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:\d*:function:(?P<name>[^:]+)(?::[^:]+)?$")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
+
+
+def function_name(raw: str) -> str:
+    name = unquote(raw)
+    match = ARN.match(name)
+    return match.group("name") if match else name
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    moto = ("127.0.0.1", 5000)
+    functions = ("127.0.0.1", 9000)
+
+    def log_message(self, fmt, *args):  # one line per request, on stderr
+        sys.stderr.write("proxy: " + (fmt % args) + "\n")
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _forward(self, target, path: str, body: bytes):
+        conn = http.client.HTTPConnection(*target, timeout=900)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers["Host"] = f"{target[0]}:{target[1]}"
+        conn.request(self.command, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        return response.status, response.getheaders(), data
+
+    def _reply(self, status: int, headers, data: bytes):
+        self.send_response(status)
+        seen = set()
+        for key, value in headers:
+            if key.lower() in HOP_BY_HOP or key.lower() == "content-length":
+                continue
+            seen.add(key.lower())
+            self.send_header(key, value)
+        if "x-amzn-requestid" not in seen:
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self):
+        body = self._body()
+        invoke = INVOKE.match(self.path) if self.command == "POST" else None
+        try:
+            if invoke:
+                name = function_name(invoke.group("fn"))
+                status, headers, data = self._forward(
+                    self.functions, f"/2015-03-31/functions/{name}/invocations", body
+                )
+                if status >= 400 and b"errorType" in data:
+                    headers = [("Content-Type", "application/json"), ("X-Amz-Function-Error", "Unhandled")]
+                    status = 200
+                elif status == 200:
+                    headers = [("Content-Type", "application/json"), ("X-Amz-Executed-Version", "$LATEST")]
+                self._reply(status, headers, data)
+            else:
+                self._reply(*self._forward(self.moto, self.path, body))
+        except OSError as err:  # a backend is down: answer like a failing service, do not hang
+            self._reply(502, [("Content-Type", "text/plain")], f"proxy: {err}".encode())
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="port to listen on (loopback)")
+    parser.add_argument("--moto-port", type=int, required=True)
+    parser.add_argument("--lambda-port", type=int, required=True, help="cargo lambda watch's invoke port")
+    args = parser.parse_args()
+    Proxy.moto = ("127.0.0.1", args.moto_port)
+    Proxy.functions = ("127.0.0.1", args.lambda_port)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+//! Structural rules every state machine definition must follow (STYLE.md rule 5, DESIGN.md
+//! section 7): JSONPath only, every Lambda task retried with backoff and jitter and caught,
+//! every transition leads somewhere, every placeholder is one of our functions.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use xtask::stack::FUNCTIONS;
+use xtask::workflows::{STATE_MACHINES, substitution_name};
+
+const LAMBDA_ERRORS: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+fn load(name: &str) -> (String, Value) {
+    let path = xtask::workspace_root().join(format!("statemachines/{name}.asl.json"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+    (text, json)
+}
+
+/// Every (state name, state) of a definition, nested Map and Parallel states included.
+fn states(machine: &Value) -> Vec<(String, Value)> {
+    let mut all = Vec::new();
+    for (name, state) in machine["States"].as_object().expect("States") {
+        all.push((name.clone(), state.clone()));
+        for inner in [&state["ItemProcessor"], &state["Iterator"]] {
+            if inner.is_object() {
+                all.extend(states(inner));
+            }
+        }
+        for branch in state["Branches"].as_array().into_iter().flatten() {
+            all.extend(states(branch));
+        }
+    }
+    all
+}
+
+/// Checks one (sub-)machine's transitions: targets exist, every state is reachable.
+fn check_graph(machine: &Value, problems: &mut Vec<String>) {
+    let names: BTreeSet<&str> = machine["States"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut reachable = BTreeSet::new();
+    let mut todo = vec![machine["StartAt"].as_str().unwrap_or_default().to_owned()];
+    while let Some(name) = todo.pop() {
+        if !reachable.insert(name.clone()) {
+            continue;
+        }
+        let Some(state) = machine["States"].get(&name) else {
+            problems.push(format!("transition to missing state {name:?}"));
+            continue;
+        };
+        let mut targets: Vec<&Value> = vec![&state["Next"], &state["Default"]];
+        targets.extend(
+            state["Catch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| &c["Next"]),
+        );
+        targets.extend(
+            state["Choices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| &c["Next"]),
+        );
+        todo.extend(
+            targets
+                .into_iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+        );
+        for inner in [&state["ItemProcessor"], &state["Iterator"]] {
+            if inner.is_object() {
+                check_graph(inner, problems);
+            }
+        }
+    }
+    for name in names {
+        if !reachable.contains(name) {
+            problems.push(format!("state {name:?} is unreachable"));
+        }
+    }
+}
+
+fn problems_in(text: &str, machine: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for forbidden in [
+        "JSONata",
+        "\"Assign\"",
+        "\"Arguments\"",
+        "ItemBatcher",
+        "DISTRIBUTED",
+    ] {
+        if text.contains(forbidden) {
+            problems.push(format!("uses {forbidden}, which no local engine runs"));
+        }
+    }
+    check_graph(machine, &mut problems);
+    for (state_name, state) in states(machine) {
+        if !state_name.contains(' ') || !state_name.starts_with(char::is_uppercase) {
+            problems.push(format!("state {state_name:?} should read as a sentence"));
+        }
+        if state["Type"] == "Wait" && state.get("Seconds").is_some() {
+            problems.push(format!(
+                "{state_name}: Wait must take SecondsPath so tests can pass 0"
+            ));
+        }
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let retries = state["Retry"].as_array().cloned().unwrap_or_default();
+        for error in LAMBDA_ERRORS {
+            let retried = retries.iter().any(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|x| x == error))
+                    && r["JitterStrategy"] == "FULL"
+                    && r["BackoffRate"].as_f64().is_some_and(|b| b > 1.0)
+            });
+            if !retried {
+                problems.push(format!(
+                    "{state_name}: {error} not retried with backoff and jitter"
+                ));
+            }
+        }
+        let caught = state["Catch"].as_array().into_iter().flatten().any(|c| {
+            c["ErrorEquals"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x == "States.ALL"))
+        });
+        if !caught {
+            problems.push(format!("{state_name}: no Catch for States.ALL"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_state_machine_follows_the_house_rules() {
+    for name in STATE_MACHINES {
+        let (text, machine) = load(name);
+        let problems = problems_in(&text, &machine);
+        assert!(problems.is_empty(), "{name}:\n  {}", problems.join("\n  "));
+    }
+}
+
+#[test]
+fn every_placeholder_is_a_workspace_function_and_every_function_is_used() {
+    let known: BTreeSet<String> = FUNCTIONS.iter().map(|f| substitution_name(f)).collect();
+    let mut used = BTreeSet::new();
+    for name in STATE_MACHINES {
+        let (text, _) = load(name);
+        for piece in text.split("${").skip(1) {
+            let placeholder = piece.split('}').next().unwrap_or_default().to_owned();
+            assert!(
+                known.contains(&placeholder),
+                "{name}: ${{{placeholder}}} is not a function"
+            );
+            used.insert(placeholder);
+        }
+    }
+    assert_eq!(used, known, "functions no state machine calls");
+}
+
+#[test]
+fn the_rules_catch_a_task_without_retry_or_catch() {
+    let machine: Value = serde_json::json!({
+        "StartAt": "Do one thing",
+        "States": {
+            "Do one thing": {"Type": "Task", "Resource": "x", "Next": "Gone"},
+            "Never reached": {"Type": "Succeed"}
+        }
+    });
+    let problems = problems_in(&machine.to_string(), &machine);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("missing state \"Gone\"")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("\"Never reached\" is unreachable"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Lambda.TooManyRequestsException not retried"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Do one thing: no Catch"))
+    );
+}

@@ -1,0 +1,349 @@
+//! Deploying and driving the state machines on the local stack: seed users, deploy definitions
+//! with their substitutions, run executions, read their history and the mail moto recorded.
+
+use crate::stack::{ACCOUNT, FUNCTIONS, LocalStack, REGION};
+use anyhow::{Context, Result, bail};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The state machines of `statemachines/`, by file stem.
+pub const STATE_MACHINES: [&str; 1] = ["secret-validation"];
+
+/// The definition with every `${...FunctionArn}` replaced, as SAM's DefinitionSubstitutions do.
+pub fn definition(name: &str) -> Result<String> {
+    let path = crate::workspace_root().join(format!("statemachines/{name}.asl.json"));
+    let mut text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    for function in FUNCTIONS {
+        text = text.replace(
+            &format!("${{{}}}", substitution_name(function)),
+            &function_arn(function),
+        );
+    }
+    if let Some(start) = text.find("${") {
+        let rest: String = text[start..].chars().take(60).collect();
+        bail!("{name}: no substitution for {rest}");
+    }
+    Ok(text)
+}
+
+/// `list-users` → `ListUsersFunctionArn`: the substitution key SAM fills with the function's ARN.
+pub fn substitution_name(function: &str) -> String {
+    let camel: String = function
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{camel}FunctionArn")
+}
+
+pub fn function_arn(function: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")
+}
+
+/// Clients of the services the harness drives.
+pub struct Clients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub ses: aws_sdk_sesv2::Client,
+}
+
+/// A deployed system: its clients and state machine ARNs.
+pub struct Deployment {
+    pub clients: Clients,
+    pub state_machines: Vec<(String, String)>,
+    moto_url: String,
+}
+
+/// Creates the SES sender identity and every state machine.
+pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
+    let config = stack.sdk_config().await;
+    let clients = Clients {
+        sfn: aws_sdk_sfn::Client::new(&config),
+        secrets: aws_sdk_secretsmanager::Client::new(&config),
+        ses: aws_sdk_sesv2::Client::new(&config),
+    };
+    let sender = stack
+        .options
+        .env("SENDER_EMAIL")
+        .unwrap_or("sftp-warden@example.com");
+    clients
+        .ses
+        .create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await?;
+    let mut state_machines = Vec::new();
+    for name in STATE_MACHINES {
+        let out = clients
+            .sfn
+            .create_state_machine()
+            .name(name)
+            .definition(definition(name)?)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT}:role/sftp-warden-state-machines"
+            ))
+            .send()
+            .await
+            .with_context(|| format!("creating state machine {name}"))?;
+        state_machines.push((name.to_owned(), out.state_machine_arn().to_owned()));
+    }
+    Ok(Deployment {
+        clients,
+        state_machines,
+        moto_url: stack.moto_url(),
+    })
+}
+
+/// One finished execution.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub arn: String,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    /// Names of the states entered, in order (Map iterations included).
+    pub states: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// An email as moto's SES recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    pub source: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Deployment {
+    pub fn state_machine_arn(&self, name: &str) -> Result<&str> {
+        self.state_machines
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, arn)| arn.as_str())
+            .with_context(|| format!("no state machine {name}"))
+    }
+
+    /// Creates (or overwrites) one `SFTP/<username>` secret.
+    pub async fn put_user(&self, username: &str, secret: &str) -> Result<()> {
+        let name = format!("SFTP/{username}");
+        let created = self
+            .clients
+            .secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(secret)
+            .send()
+            .await;
+        if created.is_err() {
+            self.clients
+                .secrets
+                .put_secret_value()
+                .secret_id(&name)
+                .secret_string(secret)
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Seeds every `<dir>/<username>.json` as a user secret; returns the usernames.
+    pub async fn seed_users(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let Some(username) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if path.extension().is_none_or(|e| e != "json") || username == "expected" {
+                continue;
+            }
+            let secret = std::fs::read_to_string(&path)?;
+            self.put_user(username, &secret).await?;
+            users.push(username.to_owned());
+        }
+        Ok(users)
+    }
+
+    /// Starts an execution and waits for it to finish (up to `timeout`).
+    pub async fn run(
+        &self,
+        state_machine: &str,
+        input: &Value,
+        timeout: Duration,
+    ) -> Result<Execution> {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let started = Instant::now();
+        let arn = self
+            .clients
+            .sfn
+            .start_execution()
+            .state_machine_arn(self.state_machine_arn(state_machine)?)
+            .name(format!("local-run-{run}"))
+            .input(input.to_string())
+            .send()
+            .await?
+            .execution_arn()
+            .to_owned();
+        loop {
+            let d = self
+                .clients
+                .sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await?;
+            if d.status() != &ExecutionStatus::Running {
+                let states = self.states_entered(&arn).await?;
+                return Ok(Execution {
+                    status: d.status().as_str().to_owned(),
+                    output: d.output().map(serde_json::from_str).transpose()?,
+                    error: d.error().map(str::to_owned),
+                    cause: d.cause().map(str::to_owned),
+                    states,
+                    elapsed: started.elapsed(),
+                    arn,
+                });
+            }
+            if started.elapsed() > timeout {
+                bail!("execution {arn} still running after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The outputs of every exit of the named state (one per Map iteration for inner states).
+    pub async fn state_outputs(&self, arn: &str, state: &str) -> Result<Vec<Value>> {
+        let mut outputs = Vec::new();
+        let mut pages = self
+            .clients
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for event in page?.events() {
+                if let Some(d) = event.state_exited_event_details()
+                    && d.name() == state
+                    && let Some(output) = d.output()
+                {
+                    outputs.push(serde_json::from_str(output)?);
+                }
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// Every input, output, error and cause recorded in an execution's history, as one text.
+    pub async fn history_text(&self, arn: &str) -> Result<String> {
+        let mut text = String::new();
+        let mut pages = self
+            .clients
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            // The SDK redacts these fields in Debug output, so each is read explicitly.
+            for e in page?.events() {
+                let fields = [
+                    e.execution_started_event_details().and_then(|d| d.input()),
+                    e.execution_succeeded_event_details()
+                        .and_then(|d| d.output()),
+                    e.execution_failed_event_details().and_then(|d| d.cause()),
+                    e.state_entered_event_details().and_then(|d| d.input()),
+                    e.state_exited_event_details().and_then(|d| d.output()),
+                    e.lambda_function_scheduled_event_details()
+                        .and_then(|d| d.input()),
+                    e.lambda_function_succeeded_event_details()
+                        .and_then(|d| d.output()),
+                    e.lambda_function_failed_event_details()
+                        .and_then(|d| d.cause()),
+                    e.task_scheduled_event_details().map(|d| d.parameters()),
+                    e.task_succeeded_event_details().and_then(|d| d.output()),
+                    e.task_failed_event_details().and_then(|d| d.cause()),
+                ];
+                for field in fields.into_iter().flatten() {
+                    text.push_str(field);
+                    text.push('\n');
+                }
+            }
+        }
+        Ok(text)
+    }
+
+    async fn states_entered(&self, arn: &str) -> Result<Vec<String>> {
+        let mut states = Vec::new();
+        let mut pages = self
+            .clients
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for event in page?.events() {
+                let entered = matches!(
+                    event.r#type(),
+                    HistoryEventType::TaskStateEntered
+                        | HistoryEventType::MapStateEntered
+                        | HistoryEventType::PassStateEntered
+                        | HistoryEventType::ChoiceStateEntered
+                        | HistoryEventType::SucceedStateEntered
+                        | HistoryEventType::FailStateEntered
+                        | HistoryEventType::WaitStateEntered
+                        | HistoryEventType::ParallelStateEntered
+                );
+                if let (true, Some(details)) = (entered, event.state_entered_event_details()) {
+                    states.push(details.name().to_owned());
+                }
+            }
+        }
+        Ok(states)
+    }
+
+    /// Every email moto's SES has recorded so far.
+    pub fn sent_emails(&self) -> Result<Vec<SentEmail>> {
+        let data: Value = ureq::get(&format!("{}/moto-api/data.json", self.moto_url))
+            .call()?
+            .body_mut()
+            .read_json()?;
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut sent = Vec::new();
+        for message in data["ses"]["Message"].as_array().into_iter().flatten() {
+            let destinations = &message["destinations"];
+            sent.push(SentEmail {
+                source: message["source"].as_str().unwrap_or_default().to_owned(),
+                to: strings(&destinations["ToAddresses"]),
+                cc: strings(&destinations["CcAddresses"]),
+                subject: message["subject"].as_str().unwrap_or_default().to_owned(),
+                body: message["body"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(sent)
+    }
+}
