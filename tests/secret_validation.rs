@@ -48,7 +48,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-fn summary(execution: &Execution) -> &Value {
+fn summary_of(execution: &Execution) -> &Value {
     execution
         .output
         .as_ref()
@@ -63,7 +63,7 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
     let execution = run(&deployment, json!({"mode": "all", "asOf": "2026-11-21"})).await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let summary = summary(&execution);
+    let summary = summary_of(&execution);
     assert_eq!(summary["usersChecked"], 20);
     assert_eq!(summary["complete"], true);
     assert_eq!(
@@ -128,7 +128,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     let execution = run(&deployment, event("cloudtrail-put-secret-value.json")).await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let summary = summary(&execution);
+    let summary = summary_of(&execution);
     assert_eq!(summary["trigger"], "secretChange");
     assert_eq!(
         summary["scope"],
@@ -148,9 +148,9 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A deleted user is a change too: nothing to validate, nothing sent, and the run says why.
     let execution = run(&deployment, event("cloudtrail-delete-secret.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    assert_eq!(summary(&execution)["usersChecked"], 0);
+    assert_eq!(summary_of(&execution)["usersChecked"], 0);
     assert!(
-        summary(&execution)["notes"][0]
+        summary_of(&execution)["notes"][0]
             .as_str()
             .unwrap()
             .contains("no longer exists")
@@ -160,7 +160,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A change to an admin re-checks that admin's group only.
     let execution = run(&deployment, event("cloudtrail-admin-change.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let group = summary(&execution);
+    let group = summary_of(&execution);
     assert_eq!(
         group["scope"],
         json!({"kind": "group", "admin": "PaymentsAdmin"})

@@ -145,7 +145,7 @@ fn digest_body(users: &[&UserReport]) -> String {
     let _ = writeln!(body);
     let _ = writeln!(
         body,
-        "Secrets are named SFTP/<username>. This check runs on every change to a secret and weekly."
+        "Correct each user's secret in AWS Secrets Manager; changing a secret checks it again."
     );
     body
 }

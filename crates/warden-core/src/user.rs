@@ -55,13 +55,19 @@ pub const PLACEHOLDER_KEY: &str = "ssh-rsa 1 2@3";
 /// Returns `None` for anything outside the prefix, an empty username, or one in a sub-folder
 /// (`SFTP/archive/x` is not a user).
 pub fn username_from_secret_id(prefix: &str, id: &str) -> Option<String> {
-    let name = match id.strip_prefix("arn:") {
-        Some(_) => strip_arn_suffix(id.split_once(":secret:")?.1)?,
-        None => id,
-    };
+    let name = secret_name(id)?;
     let prefix = prefix.trim_end_matches('/');
     let username = name.strip_prefix(prefix)?.strip_prefix('/')?;
     (!username.is_empty() && !username.contains('/')).then(|| username.to_owned())
+}
+
+/// The secret's name from a name or an ARN (whose name carries a `-` and 6 random characters);
+/// `None` for an ARN that is not a secret's.
+pub fn secret_name(id: &str) -> Option<&str> {
+    match id.strip_prefix("arn:") {
+        Some(_) => strip_arn_suffix(id.split_once(":secret:")?.1),
+        None => Some(id),
+    }
 }
 
 fn strip_arn_suffix(name_and_suffix: &str) -> Option<&str> {

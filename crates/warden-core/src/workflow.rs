@@ -7,7 +7,7 @@
 
 use crate::admins::AdminDirectory;
 use crate::notify::{Email, EmailKind};
-use crate::user::{Role, username_from_secret_id};
+use crate::user::{Role, secret_name, username_from_secret_id};
 use crate::validation::{Rule, UserReport};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -138,8 +138,11 @@ fn change_request(event: &Value, prefix: &str) -> Result<Request, RequestError> 
         .or_else(|| text(response, "name"))
         .or_else(|| text(response, "arn"))
         .ok_or_else(|| RequestError::Unsupported(format!("{name} without a secret id")))?;
-    let username =
-        username_from_secret_id(prefix, &id).ok_or_else(|| RequestError::NotAnSftpUser(id))?;
+    let Some(username) = username_from_secret_id(prefix, &id) else {
+        return Err(RequestError::NotAnSftpUser(
+            secret_name(&id).unwrap_or(&id).to_owned(),
+        ));
+    };
     Ok(Request {
         trigger: Trigger::SecretChange,
         event: Some(format!("{name} of {prefix}{username}")),
@@ -314,9 +317,19 @@ pub struct DigestInput {
     pub notify_source_systems: bool,
 }
 
+/// The output of "write the emails".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Digests {
+    pub emails: Vec<Email>,
+    /// Users with findings that nobody can be told about (no SuperAdmin has a valid address).
+    /// Always present: the state machine addresses it with JSONPath.
+    pub unrouted: Vec<String>,
+}
+
 /// The emails a run sends: one findings digest per recipient set, then (weekly only) the
 /// source-system key expiry notices.
-pub fn emails_for(input: &DigestInput, excluded: &[String]) -> Vec<Email> {
+pub fn emails_for(input: &DigestInput, excluded: &[String]) -> Digests {
     let reports: Vec<UserReport> = input
         .batches
         .iter()
@@ -330,7 +343,13 @@ pub fn emails_for(input: &DigestInput, excluded: &[String]) -> Vec<Email> {
             excluded,
         ));
     }
-    emails
+    let unrouted = reports
+        .iter()
+        .filter(|r| !r.findings.is_empty())
+        .filter(|r| crate::notify::finding_recipients(r, &input.admins).is_empty())
+        .map(|r| r.username.clone())
+        .collect();
+    Digests { emails, unrouted }
 }
 
 /// What became of one email (filled in by send-email, or by the state machine's Catch).
@@ -354,6 +373,8 @@ pub struct SendOutcome {
 pub struct SummaryInput {
     pub plan: Plan,
     pub batches: Vec<BatchResult>,
+    #[serde(default)]
+    pub unrouted: Vec<String>,
     #[serde(default)]
     pub sent: Vec<SendOutcome>,
 }
@@ -429,6 +450,12 @@ pub fn summarise(input: &SummaryInput) -> Summary {
         }
     }
     users_with_findings.sort();
+    if !input.unrouted.is_empty() {
+        problems.push(format!(
+            "nobody could be told about the findings of {}: no SuperAdmin has a valid email address",
+            input.unrouted.join(", ")
+        ));
+    }
     let mut emails_sent = Vec::new();
     for outcome in &input.sent {
         match &outcome.error {

@@ -2,14 +2,8 @@
 //! weekly run, the source-system SSH key expiry notices. Pure: no AWS call.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
-use serde::Serialize;
-use warden_core::notify::{Email, EmailKind};
-use warden_core::workflow::{self, DigestInput};
-
-#[derive(Debug, Serialize)]
-struct Digests {
-    emails: Vec<Email>,
-}
+use warden_core::notify::EmailKind;
+use warden_core::workflow::{self, DigestInput, Digests};
 
 /// Writing emails cannot fail; a malformed input is rejected by the runtime's deserialiser.
 #[derive(Debug, thiserror::Error)]
@@ -22,17 +16,19 @@ impl From<BuildDigestsError> for Diagnostic {
 }
 
 fn build(input: &DigestInput, excluded: &[String]) -> Digests {
-    let emails = workflow::emails_for(input, excluded);
-    let notices = emails
+    let digests = workflow::emails_for(input, excluded);
+    let notices = digests
+        .emails
         .iter()
         .filter(|e| e.kind == EmailKind::KeyExpiry)
         .count();
     tracing::info!(
-        digests = emails.len() - notices,
+        digests = digests.emails.len() - notices,
         key_expiry_notices = notices,
+        unrouted = digests.unrouted.len(),
         "Step 2.12-2.14 : Emails written"
     );
-    Digests { emails }
+    digests
 }
 
 #[tokio::main]

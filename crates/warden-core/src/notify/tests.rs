@@ -435,25 +435,3 @@ fn email_kinds_serialise_in_camel_case() {
     .unwrap();
     assert!(email.cc.is_empty());
 }
-
-#[test]
-fn zz_print_samples() {
-    let today = date(2025, 11, 10);
-    let mut broken = clean_user_with("Email", json!("ops@bank1.com;it@bank1"));
-    broken.insert("IP".into(), json!("10.0.0.1/24"));
-    broken.insert("PublicKey".into(), json!(key_entry("rsa1024", "20250105")));
-    let clean = clean_user_with("PublicKey", json!(key_entry("ed25519", "20250105")));
-    let reports: Vec<UserReport> = [("bank2", &broken), ("bank1", &clean)]
-        .into_iter()
-        .map(|(u, s)| validate_user(u, &secret_string(s), &admins(), &Rules::default(), today))
-        .collect();
-    for e in finding_digests(&reports, &admins())
-        .iter()
-        .chain(&key_expiry_notices(&reports, &admins(), &[]))
-    {
-        println!(
-            "To: {:?}\nCc: {:?}\nSubject: {}\n\n{}\n=====",
-            e.to, e.cc, e.subject, e.body
-        );
-    }
-}

@@ -246,6 +246,7 @@ fn the_summary_counts_users_findings_per_rule_and_emails() {
     let s = summarise(&SummaryInput {
         plan: p,
         batches: vec![batch],
+        unrouted: vec![],
         sent: vec![outcome("hello", None)],
     });
     assert_eq!(s.users_checked, 3);
@@ -279,10 +280,16 @@ fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
     let s = summarise(&SummaryInput {
         plan: p,
         batches,
+        unrouted: vec!["z".into()],
         sent: vec![outcome("digest", Some("EmailRejected"))],
     });
     assert!(!s.complete);
-    assert_eq!(s.problems.len(), 3, "{:?}", s.problems);
+    assert_eq!(s.problems.len(), 4, "{:?}", s.problems);
+    assert!(
+        s.problems
+            .iter()
+            .any(|p| p.contains("nobody could be told about the findings of z"))
+    );
     assert!(s.problems.iter().any(|p| p.contains("EmailRejected")));
     assert!(s.emails_sent.is_empty());
 }
