@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Lambda functions of the workspace, by binary (and local function) name.
-pub const FUNCTIONS: [&str; 6] = [
+pub const FUNCTIONS: &[&str] = &[
     "list-users",
     "load-admins",
     "validate-users",

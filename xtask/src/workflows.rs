@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The state machines of `statemachines/`, by file stem.
-pub const STATE_MACHINES: [&str; 1] = ["secret-validation"];
+pub const STATE_MACHINES: &[&str] = &["secret-validation"];
 
 /// The definition with every `${...FunctionArn}` replaced, as SAM's DefinitionSubstitutions do.
 pub fn definition(name: &str) -> Result<String> {
@@ -80,7 +80,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         .send()
         .await?;
     let mut state_machines = Vec::new();
-    for name in STATE_MACHINES {
+    for &name in STATE_MACHINES {
         let out = clients
             .sfn
             .create_state_machine()
