@@ -9,19 +9,28 @@ else goes back to moto. Three translations make cargo-lambda look like the Lambd
   which is how Lambda reports a function error (Step Functions' Retry/Catch match on errorType);
 * every answer carries an x-amzn-RequestId header.
 
+It also stands in for the API Gateway (REST) in front of the identity provider: a
+`GET /servers/{serverId}/users/{username}/config` becomes an API Gateway proxy event for the
+`identity-provider` function, and the function's statusCode/headers/body become the HTTP answer.
+
 Standard library only; bound to loopback.
 """
 
 import argparse
 import http.client
+import json
 import re
 import sys
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations(?:\?.*)?$")
 ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:\d*:function:(?P<name>[^:]+)(?::[^:]+)?$")
+# Transfer Family's custom identity provider route, and the function behind it.
+IDP_CONFIG = re.compile(r"^/servers/(?P<server>[^/?]+)/users/(?P<user>[^/?]+)/config(?:\?(?P<query>.*))?$")
+IDP_RESOURCE = "/servers/{serverId}/users/{username}/config"
+IDP_FUNCTION = "identity-provider"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 
 
@@ -43,11 +52,13 @@ class Proxy(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _forward(self, target, path: str, body: bytes):
+    def _forward(self, target, path: str, body: bytes, method=None):
         conn = http.client.HTTPConnection(*target, timeout=900)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["Host"] = f"{target[0]}:{target[1]}"
-        conn.request(self.command, path, body=body, headers=headers)
+        if method:  # a request of our own (the API Gateway stand-in), not the client's
+            headers = {"Host": headers["Host"], "Content-Type": "application/json"}
+        conn.request(method or self.command, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
         conn.close()
@@ -67,11 +78,57 @@ class Proxy(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _api_gateway_event(self, match) -> dict:
+        """The REST API proxy event API Gateway would send: path parameters as they came in
+        the URL (still URL-encoded), query parameters decoded, headers as sent."""
+        query = parse_qs(match.group("query") or "", keep_blank_values=True)
+        headers = {k: v for k, v in self.headers.items()}
+        return {
+            "resource": IDP_RESOURCE,
+            "path": self.path.split("?", 1)[0],
+            "httpMethod": self.command,
+            "headers": headers,
+            "multiValueHeaders": {k: self.headers.get_all(k) for k in headers},
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": {"serverId": match.group("server"), "username": match.group("user")},
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": IDP_RESOURCE,
+                "httpMethod": self.command,
+                "path": self.path.split("?", 1)[0],
+                "stage": "local",
+                "requestId": str(uuid.uuid4()),
+                "identity": {"sourceIp": self.client_address[0]},
+            },
+            "body": None,
+            "isBase64Encoded": False,
+        }
+
+    def _identity_provider(self, match):
+        """Invokes the identity provider and answers as API Gateway would: the function's
+        statusCode, headers and body, or 502 when the function fails."""
+        event = json.dumps(self._api_gateway_event(match)).encode()
+        status, _, data = self._forward(
+            self.functions, f"/2015-03-31/functions/{IDP_FUNCTION}/invocations", event, method="POST"
+        )
+        try:
+            answer = json.loads(data) if status == 200 else None
+            code = int(answer["statusCode"])
+            headers = list((answer.get("headers") or {}).items())
+            body = (answer.get("body") or "").encode()
+        except (ValueError, KeyError, TypeError):
+            code, headers, body = 502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
+        self._reply(code, headers, body)
+
     def _handle(self):
         body = self._body()
         invoke = INVOKE.match(self.path) if self.command == "POST" else None
+        idp = IDP_CONFIG.match(self.path) if self.command == "GET" else None
         try:
-            if invoke:
+            if idp:
+                self._identity_provider(idp)
+            elif invoke:
                 name = function_name(invoke.group("fn"))
                 status, headers, data = self._forward(
                     self.functions, f"/2015-03-31/functions/{name}/invocations", body

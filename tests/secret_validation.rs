@@ -69,7 +69,7 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
     assert_eq!(
         summary["findingsPerRule"],
         json!({
-            "1 mandatory keys": 2, "2 group admin": 1, "3 email delimiter": 1,
+            "1 mandatory keys": 3, "2 group admin": 1, "3 email delimiter": 1,
             "4 email format": 2, "5 home directory": 2, "6 role": 1, "7 IP ranges": 2,
             "8 public keys": 3
         })
@@ -78,6 +78,7 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
         "TreasuryAdmin",
         "adyen-batch",
         "amex-recon",
+        "bpay-batch",
         "citi-custody",
         "hsbc-trade",
         "macquarie-fx",
@@ -100,7 +101,7 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
             (
                 strings(&[PAYMENTS]),
                 vec![],
-                "sftp-warden: 5 SFTP users need attention".to_owned()
+                "sftp-warden: 6 SFTP users need attention".to_owned()
             ),
             (
                 strings(&SUPER_ADMINS),

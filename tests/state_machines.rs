@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use xtask::stack::FUNCTIONS;
+use xtask::stack::{FUNCTIONS, OUTSIDE_STATE_MACHINES};
 use xtask::workflows::{STATE_MACHINES, substitution_name};
 
 const LAMBDA_ERRORS: [&str; 4] = [
@@ -167,7 +167,12 @@ fn every_placeholder_is_a_workspace_function_and_every_function_is_used() {
             used.insert(placeholder);
         }
     }
-    assert_eq!(used, known, "functions no state machine calls");
+    let expected: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|f| !OUTSIDE_STATE_MACHINES.contains(f))
+        .map(|f| substitution_name(f))
+        .collect();
+    assert_eq!(used, expected, "functions no state machine calls");
 }
 
 #[test]

@@ -3,6 +3,10 @@
 //! Shared by `cargo xtask` (demo, test) and the integration tests in `tests/`, so that both run
 //! the system exactly the same way.
 
+pub mod bench_idp;
+pub mod idp;
+pub mod operator_cli;
+pub mod prefix_lists;
 pub mod stack;
 pub mod tools;
 pub mod workflows;

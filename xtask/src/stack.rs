@@ -22,7 +22,19 @@ pub const FUNCTIONS: &[&str] = &[
     "build-digests",
     "send-email",
     "summarise-run",
+    "start-runs",
+    "identity-provider",
+    "plan-prefix-lists",
+    "remove-prefix-list-entries",
+    "add-prefix-list-entries",
+    "check-prefix-lists",
+    "summarise-prefix-list-sync",
 ];
+
+/// Functions of [`FUNCTIONS`] that no state machine calls: AWS Transfer Family calls the
+/// identity provider (directly, or through API Gateway: the proxy's `/servers/…` route), and
+/// EventBridge calls start-runs, which starts the state machines.
+pub const OUTSIDE_STATE_MACHINES: &[&str] = &["identity-provider", "start-runs"];
 
 pub const REGION: &str = "ap-southeast-2";
 pub const ACCOUNT: &str = "123456789012";
@@ -35,7 +47,13 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
+        let state_machines: Vec<String> = crate::workflows::STATE_MACHINES
+            .iter()
+            .map(|name| crate::workflows::state_machine_arn(name))
+            .collect();
+        let state_machines = state_machines.join(",");
         let env = [
+            ("STATE_MACHINE_ARNS", state_machines.as_str()),
             ("SENDER_EMAIL", "sftp-warden@example.com"),
             (
                 "TRANSFER_ROLE_ARN",
@@ -216,6 +234,12 @@ impl LocalStack {
         format!("http://127.0.0.1:{}", self.moto_port)
     }
 
+    /// The proxy, which also serves the identity provider the way API Gateway does:
+    /// `GET {proxy_url}/servers/{serverId}/users/{username}/config`.
+    pub fn proxy_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proxy_port)
+    }
+
     /// The function logs, concatenated (for tests that check what was logged).
     pub fn function_logs(&self) -> Result<String> {
         let mut all = String::new();
@@ -225,6 +249,22 @@ impl LocalStack {
             )?);
         }
         Ok(all)
+    }
+
+    /// Invokes a function the way Lambda's Invoke API does (through cargo-lambda), returning
+    /// its answer: the output, or the error document of a failed invocation.
+    pub fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<serde_json::Value> {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.lambda_port
+        );
+        let mut response = ureq::post(&url)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(payload)
+            .with_context(|| format!("invoking {function}"))?;
+        Ok(response.body_mut().read_json()?)
     }
 
     /// PIDs of everything this stack started, by name.

@@ -3,13 +3,13 @@
 
 use crate::stack::{ACCOUNT, FUNCTIONS, LocalStack, REGION};
 use anyhow::{Context, Result, bail};
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The state machines of `statemachines/`, by file stem.
-pub const STATE_MACHINES: &[&str] = &["secret-validation"];
+pub const STATE_MACHINES: &[&str] = &["secret-validation", "prefix-list-sync"];
 
 /// The definition with every `${...FunctionArn}` replaced, as SAM's DefinitionSubstitutions do.
 pub fn definition(name: &str) -> Result<String> {
@@ -41,6 +41,11 @@ pub fn substitution_name(function: &str) -> String {
         })
         .collect();
     format!("{camel}FunctionArn")
+}
+
+/// The ARN moto gives a state machine created under `name` in the local stack's account.
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
 }
 
 pub fn function_arn(function: &str) -> String {
@@ -226,9 +231,9 @@ impl Deployment {
         }
     }
 
-    /// The outputs of every exit of the named state (one per Map iteration for inner states).
-    pub async fn state_outputs(&self, arn: &str, state: &str) -> Result<Vec<Value>> {
-        let mut outputs = Vec::new();
+    /// Every event of an execution's history, all pages.
+    pub async fn history(&self, arn: &str) -> Result<Vec<HistoryEvent>> {
+        let mut events = Vec::new();
         let mut pages = self
             .clients
             .sfn
@@ -237,13 +242,20 @@ impl Deployment {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            for event in page?.events() {
-                if let Some(d) = event.state_exited_event_details()
-                    && d.name() == state
-                    && let Some(output) = d.output()
-                {
-                    outputs.push(serde_json::from_str(output)?);
-                }
+            events.extend(page?.events().iter().cloned());
+        }
+        Ok(events)
+    }
+
+    /// The outputs of every exit of the named state (one per Map iteration for inner states).
+    pub async fn state_outputs(&self, arn: &str, state: &str) -> Result<Vec<Value>> {
+        let mut outputs = Vec::new();
+        for event in self.history(arn).await? {
+            if let Some(d) = event.state_exited_event_details()
+                && d.name() == state
+                && let Some(output) = d.output()
+            {
+                outputs.push(serde_json::from_str(output)?);
             }
         }
         Ok(outputs)
@@ -252,77 +264,66 @@ impl Deployment {
     /// Every input, output, error and cause recorded in an execution's history, as one text.
     pub async fn history_text(&self, arn: &str) -> Result<String> {
         let mut text = String::new();
-        let mut pages = self
-            .clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            // The SDK redacts these fields in Debug output, so each is read explicitly.
-            for e in page?.events() {
-                let fields = [
-                    e.execution_started_event_details().and_then(|d| d.input()),
-                    e.execution_succeeded_event_details()
-                        .and_then(|d| d.output()),
-                    e.execution_failed_event_details().and_then(|d| d.cause()),
-                    e.state_entered_event_details().and_then(|d| d.input()),
-                    e.state_exited_event_details().and_then(|d| d.output()),
-                    e.lambda_function_scheduled_event_details()
-                        .and_then(|d| d.input()),
-                    e.lambda_function_succeeded_event_details()
-                        .and_then(|d| d.output()),
-                    e.lambda_function_failed_event_details()
-                        .and_then(|d| d.cause()),
-                    e.task_scheduled_event_details().map(|d| d.parameters()),
-                    e.task_succeeded_event_details().and_then(|d| d.output()),
-                    e.task_failed_event_details().and_then(|d| d.cause()),
-                ];
-                for field in fields.into_iter().flatten() {
-                    text.push_str(field);
-                    text.push('\n');
-                }
+        // The SDK redacts these fields in Debug output, so each is read explicitly.
+        for e in self.history(arn).await? {
+            let fields = [
+                e.execution_started_event_details().and_then(|d| d.input()),
+                e.execution_succeeded_event_details()
+                    .and_then(|d| d.output()),
+                e.execution_failed_event_details().and_then(|d| d.cause()),
+                e.state_entered_event_details().and_then(|d| d.input()),
+                e.state_exited_event_details().and_then(|d| d.output()),
+                e.lambda_function_scheduled_event_details()
+                    .and_then(|d| d.input()),
+                e.lambda_function_succeeded_event_details()
+                    .and_then(|d| d.output()),
+                e.lambda_function_failed_event_details()
+                    .and_then(|d| d.cause()),
+                e.task_scheduled_event_details().map(|d| d.parameters()),
+                e.task_succeeded_event_details().and_then(|d| d.output()),
+                e.task_failed_event_details().and_then(|d| d.cause()),
+            ];
+            for field in fields.into_iter().flatten() {
+                text.push_str(field);
+                text.push('\n');
             }
         }
         Ok(text)
     }
 
+    /// Names of the states entered, in order.
     async fn states_entered(&self, arn: &str) -> Result<Vec<String>> {
-        let mut states = Vec::new();
-        let mut pages = self
-            .clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            for event in page?.events() {
-                let entered = matches!(
-                    event.r#type(),
-                    HistoryEventType::TaskStateEntered
-                        | HistoryEventType::MapStateEntered
-                        | HistoryEventType::PassStateEntered
-                        | HistoryEventType::ChoiceStateEntered
-                        | HistoryEventType::SucceedStateEntered
-                        | HistoryEventType::FailStateEntered
-                        | HistoryEventType::WaitStateEntered
-                        | HistoryEventType::ParallelStateEntered
-                );
-                if let (true, Some(details)) = (entered, event.state_entered_event_details()) {
-                    states.push(details.name().to_owned());
-                }
-            }
-        }
-        Ok(states)
+        let entered = |t: &HistoryEventType| {
+            matches!(
+                t,
+                HistoryEventType::TaskStateEntered
+                    | HistoryEventType::MapStateEntered
+                    | HistoryEventType::PassStateEntered
+                    | HistoryEventType::ChoiceStateEntered
+                    | HistoryEventType::SucceedStateEntered
+                    | HistoryEventType::FailStateEntered
+                    | HistoryEventType::WaitStateEntered
+                    | HistoryEventType::ParallelStateEntered
+            )
+        };
+        Ok(self
+            .history(arn)
+            .await?
+            .iter()
+            .filter(|e| entered(e.r#type()))
+            .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+            .collect())
     }
 
     /// Every email moto's SES has recorded so far.
     pub fn sent_emails(&self) -> Result<Vec<SentEmail>> {
+        // Every model moto holds, EC2's stock AMIs and instance types included once EC2 is used
+        // (the prefix-list sync): well past ureq's default 10 MiB.
         let data: Value = ureq::get(&format!("{}/moto-api/data.json", self.moto_url))
             .call()?
             .body_mut()
+            .with_config()
+            .limit(512 * 1024 * 1024)
             .read_json()?;
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()

@@ -225,6 +225,25 @@ impl UserSecrets {
         Ok(read)
     }
 
+    /// Reads one user's secret with `GetSecretValue` (the identity provider's one call per
+    /// login). `Ok(None)` when the secret does not exist; a secret stored as binary reads as an
+    /// empty string, which is not a user secret.
+    pub async fn read_one(&self, username: &str) -> Result<Option<SecretText>, SecretsError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(format!("{}{username}", self.prefix))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(SecretText::new(
+                out.secret_string().unwrap_or_default(),
+            ))),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(SecretsError::from_sdk("GetSecretValue", e)),
+        }
+    }
+
     /// Maps a secret name or ARN back to a username under this prefix.
     fn username_of(&self, id: &str) -> Option<String> {
         warden_core::user::username_from_secret_id(&self.prefix, id)

@@ -30,6 +30,8 @@ pub enum EmailKind {
     Findings,
     /// A key rotation request, to the external system, admins in CC.
     KeyExpiry,
+    /// Prefix-list sync problems (overflow, refused or failed runs), to the SuperAdmins.
+    PrefixLists,
 }
 
 /// One message to send. `to` + `cc` never exceed [`MAX_RECIPIENTS_PER_EMAIL`].

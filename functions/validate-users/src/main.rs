@@ -4,7 +4,6 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_aws::secrets::{SecretsError, UserSecrets};
 use warden_core::config::Rules;
-use warden_core::env::ConfigError;
 use warden_core::validation::{Rule, UserReport, validate_user};
 use warden_core::workflow::{BatchInput, BatchResult, ReadFailure};
 
@@ -94,30 +93,10 @@ fn log_report(prefix: &str, report: &UserReport) {
     }
 }
 
-fn rules_from_env() -> Result<Rules, ConfigError> {
-    use warden_core::env::{parse as env_parse, var as env_var};
-    let defaults = Rules::default();
-    Ok(Rules {
-        transfer_role_arn: env_var("TRANSFER_ROLE_ARN"),
-        max_public_keys: env_parse("MAX_PUBLIC_KEYS", "a whole number")?
-            .unwrap_or(defaults.max_public_keys),
-        min_ipv4_prefix_len: env_parse("MIN_IPV4_PREFIX_LEN", "0-32")?
-            .unwrap_or(defaults.min_ipv4_prefix_len),
-        min_ipv6_prefix_len: env_parse("MIN_IPV6_PREFIX_LEN", "0-128")?
-            .unwrap_or(defaults.min_ipv6_prefix_len),
-        min_rsa_bits: env_parse("MIN_RSA_BITS", "a whole number of bits")?
-            .unwrap_or(defaults.min_rsa_bits),
-        notice_after_months: env_parse("KEY_NOTICE_AFTER_MONTHS", "a whole number of months")?
-            .unwrap_or(defaults.notice_after_months),
-        refuse_after_months: env_parse("KEY_REFUSE_AFTER_MONTHS", "a whole number of months")?
-            .unwrap_or(defaults.refuse_after_months),
-    })
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::init_default_subscriber();
-    let rules = rules_from_env()?;
+    let rules = warden_core::env::rules()?;
     let aws = warden_aws::load_aws_config().await;
     let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
     run(service_fn(|event| handler(&secrets, &rules, event))).await

@@ -233,3 +233,84 @@ fn secret_text_debug_never_shows_the_value() {
     let shown = format!("{text:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+mod read_one {
+    use super::*;
+    use aws_sdk_secretsmanager::operation::get_secret_value::{
+        GetSecretValueError, GetSecretValueOutput,
+    };
+
+    fn failing(code: &'static str) -> aws_smithy_mocks::Rule {
+        mock!(Client::get_secret_value).then_error(move || {
+            GetSecretValueError::generic(ErrorMetadata::builder().code(code).message("m").build())
+        })
+    }
+
+    #[tokio::test]
+    async fn one_secret_is_read_by_its_name_under_the_prefix() {
+        let rule = mock!(Client::get_secret_value)
+            .match_requests(|r| r.secret_id() == Some("SFTP/bank@example.com"))
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .name("SFTP/bank@example.com")
+                    .secret_string(r#"{"Name":"Bank"}"#)
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+        let text = UserSecrets::new(client, "SFTP/")
+            .read_one("bank@example.com")
+            .await
+            .unwrap();
+
+        assert_eq!(
+            text.as_ref().map(SecretText::expose),
+            Some(r#"{"Name":"Bank"}"#)
+        );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_does_not_exist_is_none_not_an_error() {
+        let rule = failing("ResourceNotFoundException");
+        let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+        let read = UserSecrets::new(client, "SFTP/").read_one("gone").await;
+
+        assert!(matches!(read, Ok(None)), "{read:?}");
+    }
+
+    #[tokio::test]
+    async fn a_binary_secret_reads_as_empty_text() {
+        let rule = mock!(Client::get_secret_value)
+            .then_output(|| GetSecretValueOutput::builder().name("SFTP/bin").build());
+        let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+        let read = UserSecrets::new(client, "SFTP/")
+            .read_one("bin")
+            .await
+            .unwrap();
+
+        assert_eq!(read, Some(SecretText::new("")));
+    }
+
+    #[tokio::test]
+    async fn denied_and_failed_reads_are_named_errors() {
+        for (code, name) in [
+            ("AccessDeniedException", "SecretsAccessDenied"),
+            ("DecryptionFailure", "SecretsUnavailable"),
+            ("InternalServiceError", "SecretsUnavailable"),
+        ] {
+            let rule = failing(code);
+            let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
+
+            let err = UserSecrets::new(client, "SFTP/")
+                .read_one("bank1")
+                .await
+                .unwrap_err();
+
+            assert_eq!(err.name(), name, "{code}");
+            assert!(err.to_string().contains("GetSecretValue"), "{err}");
+        }
+    }
+}

@@ -367,16 +367,18 @@ fn a_newline_in_name_or_email_never_reaches_a_subject_or_fakes_a_body_line() {
 fn no_key_text_or_password_appears_in_any_finding_notice_subject_or_body() {
     let today = date(2025, 11, 10);
     let password = "Correct-Horse-Battery-9";
-    let hash = "$2b$12$abcdefghijklmnopqrstuv";
+    // An Argon2id hash (of "pw"): the only password form a clean user may store.
+    let hash =
+        "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
     let (_, ed25519_base64) = key_body("ed25519");
     let (_, rsa_base64) = key_body("rsa1024");
 
-    // A clean user with an old key and a password: gets a notice.
+    // A clean user with an old key and a password hash: gets a notice.
     let mut clean = clean_user_with("PublicKey", json!(key_entry("ed25519", "20250105")));
-    clean.insert("Password".into(), json!(password));
     clean.insert("PasswordHash".into(), json!(hash));
-    // A user with both, and findings about its keys.
+    // A user with a readable password too, and findings about its keys.
     let mut broken = clean.clone();
+    broken.insert("Password".into(), json!(password));
     broken.insert(
         "PublicKey".into(),
         json!(format!(

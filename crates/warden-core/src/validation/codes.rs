@@ -48,6 +48,10 @@ codes! {
         "Add an \"IP\" key (IPv4 CIDRs) and/or an \"IPv6\" key (IPv6 CIDRs); the value may be empty.";
     WrongType = "wrong-type", MandatoryKeys,
         "Store the value as a JSON string (in double quotes); HomeDirectoryDetails may also be a JSON array.";
+    PasswordPlaintext = "password-plaintext", MandatoryKeys,
+        "Replace Password with PasswordHash, the password's Argon2id hash as a PHC string (e.g. from `argon2 SALT -id -e`), so the secret no longer holds a readable password.";
+    PasswordHashInvalid = "password-hash-invalid", MandatoryKeys,
+        "Set PasswordHash to an Argon2id hash in PHC string format, as `argon2 SALT -id -e` prints it, using at most 64 MiB, 8 passes and 4 lanes; until then password logins are refused.";
     GroupAdminEmpty = "group-admin-empty", GroupAdmin,
         "Set GroupAdmin to the username of the admin responsible for this user.";
     GroupAdminNotAdmin = "group-admin-not-admin", GroupAdmin,

@@ -22,6 +22,7 @@ use crate::text;
 use crate::user::{Role, SecretKey, UserSecret};
 
 pub use codes::Code;
+pub(crate) use secret::is_iam_role_arn;
 
 /// A validation rule, numbered as in the seed (steps 2.4–2.11) and DESIGN.md section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -231,6 +232,7 @@ pub fn validate_user(
     };
     let mut findings = Findings::default();
     secret::mandatory_keys(&check, &mut findings);
+    secret::passwords(&check, &mut findings);
     secret::group_admin(&check, &mut findings);
     contact::delimiters(&check, &mut findings);
     contact::addresses(&check, &mut findings);

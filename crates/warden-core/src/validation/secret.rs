@@ -64,6 +64,31 @@ pub(super) fn mandatory_keys(check: &Check, findings: &mut Findings) {
     }
 }
 
+/// Rule 1, the credentials: a `PasswordHash` the identity provider can check, and no readable
+/// `Password` (the identity provider accepts one, but a hash keeps the password out of every
+/// reader's hands). Values of the wrong type are `wrong-type` findings already.
+pub(super) fn passwords(check: &Check, findings: &mut Findings) {
+    let secret = check.secret;
+    let hash = secret.text(SecretKey::PasswordHash);
+    if let Some(problem) = hash.and_then(|h| crate::login::parse_password_hash(h).err()) {
+        findings.push(
+            Code::PasswordHashInvalid,
+            format!("PasswordHash {problem}, so password logins are refused"),
+        );
+    }
+    match secret.text(SecretKey::Password) {
+        Some(password) if !password.is_empty() && hash.is_some() => findings.push(
+            Code::PasswordPlaintext,
+            "Password is stored next to PasswordHash; logins check PasswordHash only, so the readable Password is a needless risk",
+        ),
+        Some(password) if !password.is_empty() => findings.push(
+            Code::PasswordPlaintext,
+            "Password holds a readable password; store its Argon2id hash as PasswordHash instead",
+        ),
+        _ => {}
+    }
+}
+
 /// Rule 2: `GroupAdmin` names an existing admin.
 pub(super) fn group_admin(check: &Check, findings: &mut Findings) {
     let Some(value) = check.secret.text(SecretKey::GroupAdmin) else {

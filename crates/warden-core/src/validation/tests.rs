@@ -242,6 +242,59 @@ fn values_of_the_wrong_type_are_rule_one_findings_and_nothing_else() {
     }
 }
 
+/// `printf pw | argon2 saltsaltsalt -id -m 6 -t 1 -p 1 -e` (the reference implementation's CLI).
+const ARGON2ID_PW: &str =
+    "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
+
+#[test]
+fn a_readable_password_is_a_rule_one_finding_recommending_a_hash() {
+    let report = validate(&clean_user_with("Password", json!("hunter2-Pa55word")));
+    let findings = assert_codes(&report, &["password-plaintext"]);
+    assert_eq!(findings[0].rule, Rule::MandatoryKeys);
+    assert!(
+        findings[0].fix().contains("PasswordHash"),
+        "{}",
+        findings[0].fix()
+    );
+
+    let mut both = clean_user_with("PasswordHash", json!(ARGON2ID_PW));
+    both.insert("Password".into(), json!("pw"));
+    let findings = validate(&both).findings;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].detail.contains("next to PasswordHash"),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn an_argon2id_password_hash_alone_is_clean_and_an_empty_password_is_ignored() {
+    assert!(validate(&clean_user_with("PasswordHash", json!(ARGON2ID_PW))).is_clean());
+    assert!(validate(&clean_user_with("Password", json!(""))).is_clean());
+}
+
+#[test]
+fn a_password_hash_the_identity_provider_cannot_check_is_a_finding() {
+    for hash in [
+        "$2b$12$abcdefghijklmnopqrstuv",
+        "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$Lf6MuFrCYaYTixnUTfmySGxjaeN0ow5zz43VGFiOxKA",
+        "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$Lf6MuFrCYaYTixnUTfmySGxjaeN0ow5zz43VGFiOxKA",
+    ] {
+        let report = validate(&clean_user_with("PasswordHash", json!(hash)));
+        let findings = assert_codes(&report, &["password-hash-invalid"]);
+        assert!(
+            !findings[0].detail.contains("c2FsdHNhbHRzYWx0"),
+            "{}",
+            findings[0].detail
+        );
+        assert!(
+            !findings[0].detail.contains("abcdefgh"),
+            "{}",
+            findings[0].detail
+        );
+    }
+}
+
 #[test]
 fn a_64_kib_secret_gives_a_small_report() {
     let junk_addresses = "x".repeat(20) + ";";

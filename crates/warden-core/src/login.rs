@@ -1,0 +1,709 @@
+//! The identity provider's decision (DESIGN.md section 6): may this login proceed, and with
+//! which role, home folder, session policy and keys.
+//!
+//! Pure: the caller reads the user's secret and passes its text in. Every path that is not a
+//! clear grant is a denial ("fail closed"), and a denial names its reason for the log line but
+//! never a password, a hash, a key or a key comment.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use argon2::password_hash::Error as HashError;
+use argon2::{ARGON2ID_IDENT, Argon2, Params, PasswordHash, PasswordVerifier};
+use chrono::NaiveDate;
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Rules;
+use crate::folder;
+use crate::keys::{self, KeyParts};
+use crate::user::{Field, HomeDirectoryMapping, Role, SecretError, SecretKey, UserSecret};
+
+/// Usernames are 3 to 100 characters.
+pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=100;
+
+/// Whether `username` has the syntax of DESIGN.md section 6: 3–100 characters of
+/// `A-Za-z0-9_-.@`, not starting with `-`, `.` or `@`. Anything else is denied before any lookup.
+pub fn is_valid_username(username: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@');
+    USERNAME_LEN.contains(&username.len())
+        && username.bytes().all(allowed)
+        && !username.starts_with(['-', '.', '@'])
+}
+
+/// A password as Transfer sent it. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The file transfer protocols of AWS Transfer Family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Sftp,
+    Ftps,
+    Ftp,
+}
+
+impl Protocol {
+    /// As Transfer spells it: `SFTP`, `FTPS`, `FTP`.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text {
+            "SFTP" => Some(Protocol::Sftp),
+            "FTPS" => Some(Protocol::Ftps),
+            "FTP" => Some(Protocol::Ftp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Sftp => "SFTP",
+            Protocol::Ftps => "FTPS",
+            Protocol::Ftp => "FTP",
+        }
+    }
+}
+
+/// One login attempt, as Transfer describes it (direct event or API Gateway request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginRequest {
+    pub username: String,
+    /// `None` (or empty) for a key login: Transfer then checks the client's key against the
+    /// `PublicKeys` we return.
+    pub password: Option<Password>,
+    pub protocol: String,
+    pub server_id: String,
+    /// As sent; parsed only when the user has CIDRs.
+    pub source_ip: Option<String>,
+}
+
+/// Password or key login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginKind {
+    Password,
+    PublicKey,
+}
+
+impl LoginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginKind::Password => "password",
+            LoginKind::PublicKey => "key",
+        }
+    }
+}
+
+impl LoginRequest {
+    /// An empty password is a key login, as Transfer sends it; it can never match a password.
+    pub fn kind(&self) -> LoginKind {
+        match &self.password {
+            Some(p) if !p.expose().is_empty() => LoginKind::Password,
+            _ => LoginKind::PublicKey,
+        }
+    }
+}
+
+/// How logins are judged. `LoginPolicy::default()` is DESIGN.md's policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoginPolicy {
+    /// Shared with validation: `transfer_role_arn` (when set, the only `Role` granted),
+    /// `min_rsa_bits`, and the prefix lengths below which a CIDR is too broad to count.
+    pub rules: Rules,
+    /// Keys whose `Updated` date is more than this many calendar months ago are not returned;
+    /// `None` switches the limit off.
+    pub key_max_age_months: Option<u32>,
+    /// Protocols a login may use; anything else is denied.
+    pub protocols: Vec<Protocol>,
+    /// Whether grants carry a session `Policy` scoping S3 access to the user's folder.
+    pub session_policy: bool,
+    /// When not empty, home folders must lie in one of these buckets.
+    pub buckets: Vec<String>,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            rules: Rules::default(),
+            key_max_age_months: Some(12),
+            protocols: vec![Protocol::Sftp],
+            session_policy: true,
+            buckets: Vec::new(),
+        }
+    }
+}
+
+/// Why a secret cannot be used for a login. Names keys, never values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretProblem {
+    Unparsable(SecretError),
+    /// A key that must be a string is something else.
+    WrongType(SecretKey),
+    /// `HomeDirectoryType` is missing or not `LOGICAL`.
+    HomeDirectoryType,
+    /// `HomeDirectoryDetails` is missing or not a list of mappings.
+    HomeDirectoryDetails,
+    /// No mapping, or more than one, for `Entry` `/`.
+    NoSingleRootEntry,
+    /// A `Target` that is relative, has `.`/`..`/empty segments, control characters, or
+    /// characters a session policy would read as wildcards or variables (`*`, `?`, `$`).
+    UnsafeTarget,
+    /// The home folder is wider than the role may have: a user's lies at least three levels
+    /// down (`/bucket/group/user`), a GroupAdmin's at least two (`/bucket/group`).
+    HomeFolderTooBroad(Role),
+    /// The home folder is outside the configured buckets.
+    BucketNotAllowed,
+    /// The session policy for this folder would exceed Transfer's 2,048 characters.
+    PolicyTooLong,
+    RoleMissing,
+    RoleMalformed,
+    /// `Role` is not the configured Transfer role.
+    RoleNotAllowed,
+    /// Neither `IP` nor `IPv6` exists (one must, even if empty).
+    NoIpKey,
+    PasswordHash(PasswordHashProblem),
+}
+
+impl fmt::Display for SecretProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unparsable(e) => write!(f, "{e}"),
+            Self::WrongType(key) => write!(f, "\"{key}\" is not a string"),
+            Self::HomeDirectoryType => f.write_str("HomeDirectoryType is not LOGICAL"),
+            Self::HomeDirectoryDetails => {
+                f.write_str("HomeDirectoryDetails is missing or not a list of mappings")
+            }
+            Self::NoSingleRootEntry => {
+                f.write_str("HomeDirectoryDetails does not map Entry \"/\" exactly once")
+            }
+            Self::UnsafeTarget => f.write_str("a HomeDirectoryDetails Target is not a safe folder"),
+            Self::HomeFolderTooBroad(role) => {
+                write!(f, "the home folder is too broad for a {role}")
+            }
+            Self::BucketNotAllowed => f.write_str("the home folder is outside the allowed buckets"),
+            Self::PolicyTooLong => f.write_str("the session policy would be too long"),
+            Self::RoleMissing => f.write_str("Role is missing"),
+            Self::RoleMalformed => f.write_str("Role is not an IAM role ARN"),
+            Self::RoleNotAllowed => f.write_str("Role is not the configured Transfer role"),
+            Self::NoIpKey => f.write_str("neither IP nor IPv6 is present"),
+            Self::PasswordHash(problem) => write!(f, "PasswordHash {problem}"),
+        }
+    }
+}
+
+/// Why a `PasswordHash` value cannot be checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordHashProblem {
+    /// Not a PHC string with parameters, salt and hash.
+    NotPhc,
+    /// A PHC string of another algorithm (argon2i, argon2d, bcrypt, …).
+    NotArgon2id,
+    /// Parameters beyond what a login may spend (memory, passes, lanes).
+    TooCostly,
+}
+
+impl fmt::Display for PasswordHashProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotPhc => "is not a PHC string with parameters, salt and hash",
+            Self::NotArgon2id => "is not an Argon2id hash",
+            Self::TooCostly => "asks for more memory or passes than a login may spend",
+        })
+    }
+}
+
+/// Upper bounds on a `PasswordHash`'s cost, so a secret cannot make a login exhaust the
+/// function's memory or time: 64 MiB, 8 passes, 4 lanes (OWASP's minimum is 19 MiB, 2 passes).
+pub const MAX_HASH_MEMORY_KIB: u32 = 64 * 1024;
+pub const MAX_HASH_PASSES: u32 = 8;
+pub const MAX_HASH_LANES: u32 = 4;
+
+/// Parses a `PasswordHash` value and checks it is an Argon2id PHC string a login can afford.
+pub fn parse_password_hash(text: &str) -> Result<PasswordHash<'_>, PasswordHashProblem> {
+    let hash = PasswordHash::new(text).map_err(|_| PasswordHashProblem::NotPhc)?;
+    if hash.algorithm != ARGON2ID_IDENT {
+        return Err(PasswordHashProblem::NotArgon2id);
+    }
+    if hash.salt.is_none() || hash.hash.is_none() {
+        return Err(PasswordHashProblem::NotPhc);
+    }
+    let params = Params::try_from(&hash).map_err(|_| PasswordHashProblem::NotPhc)?;
+    if params.m_cost() > MAX_HASH_MEMORY_KIB
+        || params.t_cost() > MAX_HASH_PASSES
+        || params.p_cost() > MAX_HASH_LANES
+    {
+        return Err(PasswordHashProblem::TooCostly);
+    }
+    Ok(hash)
+}
+
+/// Why a login is denied. `code()` is the stable name in the log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DenyReason {
+    /// The event is not a login request; says what is missing, never a value.
+    MalformedRequest(&'static str),
+    InvalidUsername,
+    ProtocolNotAllowed,
+    UnknownUser,
+    /// Secrets Manager failed (throttled, denied, timed out …); the caller logs the error name.
+    SecretUnreadable,
+    MalformedSecret(SecretProblem),
+    /// The user has CIDRs but the request carries no usable source IP.
+    SourceIpMissing,
+    SourceIpNotAllowed,
+    /// A password login for a user with neither `PasswordHash` nor `Password`.
+    NoPasswordConfigured,
+    WrongPassword,
+    /// A key login for a user without a usable key (none, placeholder only, expired, invalid).
+    NoUsableKey,
+}
+
+impl DenyReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedRequest(_) => "malformed-request",
+            Self::InvalidUsername => "invalid-username",
+            Self::ProtocolNotAllowed => "protocol-not-allowed",
+            Self::UnknownUser => "unknown-user",
+            Self::SecretUnreadable => "secret-unreadable",
+            Self::MalformedSecret(_) => "malformed-secret",
+            Self::SourceIpMissing => "source-ip-missing",
+            Self::SourceIpNotAllowed => "source-ip-not-allowed",
+            Self::NoPasswordConfigured => "no-password-configured",
+            Self::WrongPassword => "wrong-password",
+            Self::NoUsableKey => "no-usable-key",
+        }
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedRequest(what) => write!(f, "malformed request: {what}"),
+            Self::InvalidUsername => {
+                f.write_str("the username is not 3-100 characters of A-Za-z0-9_-.@")
+            }
+            Self::ProtocolNotAllowed => f.write_str("the protocol is not allowed"),
+            Self::UnknownUser => f.write_str("no such user"),
+            Self::SecretUnreadable => f.write_str("the user's secret could not be read"),
+            Self::MalformedSecret(problem) => write!(f, "the user's secret is unusable: {problem}"),
+            Self::SourceIpMissing => {
+                f.write_str("the user has CIDRs but the source IP is missing or invalid")
+            }
+            Self::SourceIpNotAllowed => f.write_str("the source IP is outside the user's CIDRs"),
+            Self::NoPasswordConfigured => {
+                f.write_str("password login for a user without a password")
+            }
+            Self::WrongPassword => f.write_str("wrong password"),
+            Self::NoUsableKey => f.write_str("key login for a user without a usable key"),
+        }
+    }
+}
+
+/// What Transfer receives. `{}` (every field absent) is a denial.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct IdpResponse {
+    #[serde(rename = "Role", skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(rename = "HomeDirectoryType", skip_serializing_if = "Option::is_none")]
+    pub home_directory_type: Option<&'static str>,
+    /// The mappings as a JSON **string**, as Transfer requires.
+    #[serde(
+        rename = "HomeDirectoryDetails",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub home_directory_details: Option<String>,
+    /// A session policy (JSON string) scoping S3 access to the user's folder.
+    #[serde(rename = "Policy", skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// `TYPE BASE64` of each usable key; key logins only.
+    #[serde(rename = "PublicKeys", skip_serializing_if = "Option::is_none")]
+    pub public_keys: Option<Vec<String>>,
+}
+
+impl IdpResponse {
+    /// The denial: an empty object.
+    pub fn denied() -> Self {
+        Self::default()
+    }
+
+    pub fn is_granted(&self) -> bool {
+        self.role.is_some()
+    }
+}
+
+/// A granted login: the response, and what the log line says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub response: IdpResponse,
+    pub role: Role,
+    /// The user's home folder (the `/` mapping's target), normalised.
+    pub home_folder: String,
+    /// Keys returned (key logins).
+    pub keys_returned: usize,
+    /// Real keys left out because they are past the age limit.
+    pub keys_expired: usize,
+}
+
+/// The outcome of one login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Granted(Grant),
+    Denied(DenyReason),
+}
+
+impl Decision {
+    pub fn response(&self) -> IdpResponse {
+        match self {
+            Decision::Granted(grant) => grant.response.clone(),
+            Decision::Denied(_) => IdpResponse::denied(),
+        }
+    }
+
+    pub fn deny_reason(&self) -> Option<&DenyReason> {
+        match self {
+            Decision::Granted(_) => None,
+            Decision::Denied(reason) => Some(reason),
+        }
+    }
+}
+
+/// The checks that need no lookup: the username's syntax and the protocol. A login that fails
+/// here must not cost a Secrets Manager call.
+pub fn screen(request: &LoginRequest, policy: &LoginPolicy) -> Result<(), DenyReason> {
+    if !is_valid_username(&request.username) {
+        return Err(DenyReason::InvalidUsername);
+    }
+    match Protocol::parse(&request.protocol) {
+        Some(protocol) if policy.protocols.contains(&protocol) => Ok(()),
+        _ => Err(DenyReason::ProtocolNotAllowed),
+    }
+}
+
+/// Decides one login from the user's `SecretString` (`None`: no such secret). `today` (UTC)
+/// is what key ages are measured against.
+pub fn decide(
+    request: &LoginRequest,
+    secret: Option<&str>,
+    policy: &LoginPolicy,
+    today: NaiveDate,
+) -> Decision {
+    match grant(request, secret, policy, today) {
+        Ok(grant) => Decision::Granted(grant),
+        Err(reason) => Decision::Denied(reason),
+    }
+}
+
+fn grant(
+    request: &LoginRequest,
+    secret: Option<&str>,
+    policy: &LoginPolicy,
+    today: NaiveDate,
+) -> Result<Grant, DenyReason> {
+    screen(request, policy)?;
+    let secret = secret.ok_or(DenyReason::UnknownUser)?;
+    let secret = UserSecret::parse(secret)
+        .map_err(|e| DenyReason::MalformedSecret(SecretProblem::Unparsable(e)))?;
+    let role = Role::of(&request.username);
+    let home = home(&secret, role, policy).map_err(DenyReason::MalformedSecret)?;
+    let role_arn = role_arn(&secret, policy).map_err(DenyReason::MalformedSecret)?;
+    let session_policy = if policy.session_policy {
+        Some(session_policy(&home.folder, &role_arn).map_err(DenyReason::MalformedSecret)?)
+    } else {
+        None
+    };
+    check_source_ip(&secret, request.source_ip.as_deref(), &policy.rules)?;
+    let (public_keys, keys_expired) = match request.kind() {
+        LoginKind::Password => {
+            check_password(&secret, request.password.as_ref())?;
+            (None, 0)
+        }
+        LoginKind::PublicKey => {
+            let keys = usable_keys(&secret, policy, today);
+            if keys.keys.is_empty() {
+                return Err(DenyReason::NoUsableKey);
+            }
+            (Some(keys.keys), keys.expired)
+        }
+    };
+    Ok(Grant {
+        keys_returned: public_keys.as_ref().map_or(0, Vec::len),
+        keys_expired,
+        role,
+        home_folder: home.folder,
+        response: IdpResponse {
+            role: Some(role_arn),
+            home_directory_type: Some("LOGICAL"),
+            home_directory_details: Some(home.details),
+            policy: session_policy,
+            public_keys,
+        },
+    })
+}
+
+struct Home {
+    /// The `/` target, normalised.
+    folder: String,
+    /// Every mapping, targets normalised, as a JSON string.
+    details: String,
+}
+
+/// `HomeDirectoryType` is `LOGICAL`; every target is a safe folder; `/` is mapped once, to a
+/// folder no wider than the role allows, in an allowed bucket.
+fn home(secret: &UserSecret, role: Role, policy: &LoginPolicy) -> Result<Home, SecretProblem> {
+    match secret.field(SecretKey::HomeDirectoryType) {
+        Field::Text("LOGICAL") => {}
+        Field::Other(_) => return Err(SecretProblem::WrongType(SecretKey::HomeDirectoryType)),
+        _ => return Err(SecretProblem::HomeDirectoryType),
+    }
+    let mut mappings = secret
+        .home_directory_mappings()
+        .map_err(|_| SecretProblem::HomeDirectoryDetails)?;
+    if mappings.is_empty() {
+        return Err(SecretProblem::NoSingleRootEntry);
+    }
+    for mapping in &mut mappings {
+        if folder::check(&mapping.target).is_err() || mapping.target.contains(['*', '?', '$']) {
+            return Err(SecretProblem::UnsafeTarget);
+        }
+        mapping.target = folder::normalise(&mapping.target);
+    }
+    let roots: Vec<&HomeDirectoryMapping> = mappings.iter().filter(|m| m.entry == "/").collect();
+    let [root] = roots.as_slice() else {
+        return Err(SecretProblem::NoSingleRootEntry);
+    };
+    let folder = root.target.clone();
+    let min_depth = match role {
+        Role::User => 3,
+        Role::GroupAdmin => 2,
+        Role::SuperAdmin => 1,
+    };
+    if folder::segments(&folder).len() < min_depth {
+        return Err(SecretProblem::HomeFolderTooBroad(role));
+    }
+    if !policy.buckets.is_empty() && !policy.buckets.iter().any(|b| b == folder::bucket(&folder)) {
+        return Err(SecretProblem::BucketNotAllowed);
+    }
+    let details =
+        serde_json::to_string(&mappings).map_err(|_| SecretProblem::HomeDirectoryDetails)?;
+    Ok(Home { folder, details })
+}
+
+fn role_arn(secret: &UserSecret, policy: &LoginPolicy) -> Result<String, SecretProblem> {
+    let arn = match secret.field(SecretKey::Role) {
+        Field::Text(arn) => arn,
+        Field::Missing => return Err(SecretProblem::RoleMissing),
+        Field::Other(_) => return Err(SecretProblem::WrongType(SecretKey::Role)),
+    };
+    if !crate::validation::is_iam_role_arn(arn) {
+        return Err(SecretProblem::RoleMalformed);
+    }
+    match &policy.rules.transfer_role_arn {
+        Some(allowed) if allowed != arn => Err(SecretProblem::RoleNotAllowed),
+        _ => Ok(arn.to_owned()),
+    }
+}
+
+/// Transfer's limit on a session policy.
+const MAX_POLICY_CHARS: usize = 2048;
+
+/// A session policy allowing S3 access to `folder` (`/bucket` or `/bucket/prefix…`) and nothing
+/// else: listing only below `prefix/` (so a sibling `prefix2/` stays invisible), objects only
+/// under `prefix/`. The partition is the role's.
+pub fn session_policy(folder: &str, role_arn: &str) -> Result<String, SecretProblem> {
+    let partition = role_arn.split(':').nth(1).unwrap_or("aws");
+    let segments = folder::segments(folder);
+    let (bucket, prefix) = match segments.split_first() {
+        Some((bucket, rest)) => (*bucket, rest.join("/")),
+        None => return Err(SecretProblem::UnsafeTarget),
+    };
+    let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
+    let (list, objects) = if prefix.is_empty() {
+        (
+            json!({"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arn}),
+            format!("{bucket_arn}/*"),
+        )
+    } else {
+        (
+            json!({
+                "Sid": "ListHomeFolder", "Effect": "Allow", "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [format!("{prefix}/*")]}}
+            }),
+            format!("{bucket_arn}/{prefix}/*"),
+        )
+    };
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            list,
+            {
+                "Sid": "HomeFolderObjects", "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                    "s3:DeleteObjectVersion", "s3:GetObjectACL", "s3:PutObjectACL"
+                ],
+                "Resource": objects
+            }
+        ]
+    })
+    .to_string();
+    if policy.chars().count() > MAX_POLICY_CHARS {
+        return Err(SecretProblem::PolicyTooLong);
+    }
+    Ok(policy)
+}
+
+/// When the user has any CIDR entry in `IP` or `IPv6`, the source must lie in one of the valid
+/// ones. Entries that are invalid or too broad never match, so a user whose entries are all
+/// unusable cannot log in from anywhere (rather than from everywhere).
+fn check_source_ip(
+    secret: &UserSecret,
+    source_ip: Option<&str>,
+    rules: &Rules,
+) -> Result<(), DenyReason> {
+    let mut has_entries = false;
+    for key in [SecretKey::Ip, SecretKey::Ipv6] {
+        match secret.field(key) {
+            Field::Text(value) => has_entries |= !value.trim().is_empty(),
+            Field::Missing => {}
+            Field::Other(_) => {
+                return Err(DenyReason::MalformedSecret(SecretProblem::WrongType(key)));
+            }
+        }
+    }
+    if !secret.has(SecretKey::Ip) && !secret.has(SecretKey::Ipv6) {
+        return Err(DenyReason::MalformedSecret(SecretProblem::NoIpKey));
+    }
+    if !has_entries {
+        return Ok(());
+    }
+    let source = source_ip
+        .and_then(parse_source_ip)
+        .ok_or(DenyReason::SourceIpMissing)?;
+    if secret
+        .allowed_networks(rules)
+        .iter()
+        .any(|n: &IpNet| n.contains(&source))
+    {
+        Ok(())
+    } else {
+        Err(DenyReason::SourceIpNotAllowed)
+    }
+}
+
+/// An IPv4 or IPv6 address; an IPv4-mapped IPv6 address (`::ffff:203.0.113.7`) counts as the
+/// IPv4 address it carries.
+pub fn parse_source_ip(text: &str) -> Option<IpAddr> {
+    let address: IpAddr = text.trim().parse().ok()?;
+    Some(match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    })
+}
+
+/// `PasswordHash` when present (Argon2id), else `Password` compared in constant time.
+fn check_password(secret: &UserSecret, given: Option<&Password>) -> Result<(), DenyReason> {
+    let given = given.map(Password::expose).unwrap_or_default();
+    match secret.field(SecretKey::PasswordHash) {
+        Field::Text(text) => {
+            let hash = parse_password_hash(text)
+                .map_err(|p| DenyReason::MalformedSecret(SecretProblem::PasswordHash(p)))?;
+            return match Argon2::default().verify_password(given.as_bytes(), &hash) {
+                Ok(()) => Ok(()),
+                Err(HashError::Password) => Err(DenyReason::WrongPassword),
+                Err(_) => Err(DenyReason::MalformedSecret(SecretProblem::PasswordHash(
+                    PasswordHashProblem::NotPhc,
+                ))),
+            };
+        }
+        Field::Other(_) => {
+            return Err(DenyReason::MalformedSecret(SecretProblem::WrongType(
+                SecretKey::PasswordHash,
+            )));
+        }
+        Field::Missing => {}
+    }
+    match secret.field(SecretKey::Password) {
+        Field::Text(stored) if !stored.is_empty() => {
+            if constant_time_eq(given, stored) {
+                Ok(())
+            } else {
+                Err(DenyReason::WrongPassword)
+            }
+        }
+        Field::Other(_) => Err(DenyReason::MalformedSecret(SecretProblem::WrongType(
+            SecretKey::Password,
+        ))),
+        _ => Err(DenyReason::NoPasswordConfigured),
+    }
+}
+
+/// Compares SHA-256 digests in constant time, so neither the content nor the length of the
+/// stored password shows in the time taken.
+fn constant_time_eq(given: &str, stored: &str) -> bool {
+    let given = Sha256::digest(given.as_bytes());
+    let stored = Sha256::digest(stored.as_bytes());
+    given.as_slice().ct_eq(stored.as_slice()).into()
+}
+
+/// The keys a key login may use, and how many real keys were too old.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UsableKeys {
+    /// `TYPE BASE64`, in the secret's order, without duplicates.
+    pub keys: Vec<String>,
+    pub expired: usize,
+}
+
+/// The `PublicKey` entries Transfer may accept: four parts, not the placeholder, an `Updated`
+/// date that is real, not in the future and (when the limit is on) not more than
+/// `key_max_age_months` ago, and a key of an allowed algorithm that decodes.
+pub fn usable_keys(secret: &UserSecret, policy: &LoginPolicy, today: NaiveDate) -> UsableKeys {
+    let mut usable = UsableKeys::default();
+    for entry in secret.public_key_entries() {
+        let Ok(parts) = KeyParts::split(entry) else {
+            continue;
+        };
+        if parts.is_placeholder() || parts.decode(policy.rules.min_rsa_bits).is_err() {
+            continue;
+        }
+        let Ok(updated) = parts.updated() else {
+            continue;
+        };
+        if updated > today {
+            continue;
+        }
+        if let Some(months) = policy.key_max_age_months {
+            let expired = keys::add_months(updated, months).is_none_or(|last_day| today > last_day);
+            if expired {
+                usable.expired += 1;
+                continue;
+            }
+        }
+        let key = parts.to_login_key();
+        if !usable.keys.contains(&key) {
+            usable.keys.push(key);
+        }
+    }
+    usable
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+"""Checks that tie template.yaml to the rest of the repository, run by `cargo xtask test`.
+
+* every function in template.yaml is a workspace function crate (rust-cargolambda, its binary),
+  and every crate under functions/ is in the template;
+* every state machine's DefinitionSubstitutions are exactly the ${...} placeholders of its ASL file,
+  each naming the function whose binary the placeholder names, and every ASL file is deployed;
+* the CloudTrail event pattern, evaluated with moto's EventBridge matcher, matches the sample
+  change events in test-events/ and none of the others.
+
+Uses cfn-lint's YAML loader (it understands !Ref and friends) and moto's EventPattern, both from the
+project virtualenv. Exits non-zero with one line per problem.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+from moto.events.models import EventPattern
+
+ROOT = Path(__file__).resolve().parent.parent
+# The sample events are recorded in this account and region (test-events/README).
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "ap-southeast-2", "AWS::AccountId": "123456789012"}
+
+# Which sample events a change to an SFTP/ user must (True) or must not (False) start runs for.
+EXPECTED_MATCHES = {
+    "cloudtrail-put-secret-value.json": True,
+    "cloudtrail-update-secret.json": True,
+    "cloudtrail-create-secret.json": True,
+    "cloudtrail-delete-secret.json": True,
+    "cloudtrail-restore-secret.json": True,
+    "cloudtrail-admin-change.json": True,
+    "cloudtrail-unrelated-secret.json": False,
+    "cloudtrail-get-secret-value.json": False,
+    "scheduled-rule-event.json": False,
+}
+
+
+def camel(binary: str) -> str:
+    return "".join(part.capitalize() for part in binary.split("-"))
+
+
+def resolve(node, template):
+    """Resolves the intrinsics the event pattern uses: Ref to a parameter default, Sub."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            name = node["Ref"]
+            return PSEUDO.get(name) or template["Parameters"][name]["Default"]
+        if set(node) == {"Fn::Sub"}:
+            text = node["Fn::Sub"]
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(resolve({"Ref": m.group(1)}, template)), text)
+        return {k: resolve(v, template) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve(v, template) for v in node]
+    return node
+
+
+def main() -> int:
+    problems = []
+    checks = 0
+    template = cfn_yaml.load(str(ROOT / "template.yaml"))
+    resources = template["Resources"]
+
+    functions = {
+        name: res
+        for name, res in resources.items()
+        if res.get("Type") == "AWS::Serverless::Function"
+    }
+    binaries = {}
+    for name, res in functions.items():
+        meta = res.get("Metadata", {})
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        checks += 1
+        if meta.get("BuildMethod") != "rust-cargolambda" or not binary:
+            problems.append(f"{name}: needs BuildMethod rust-cargolambda and BuildProperties.Binary")
+            continue
+        binaries[binary] = name
+        if name != f"{camel(binary)}Function":
+            problems.append(f"{name}: logical id should be {camel(binary)}Function for binary {binary}")
+    crates = set()
+    for manifest in (ROOT / "functions").glob("*/Cargo.toml"):
+        match = re.search(r'^name\s*=\s*"([^"]+)"', manifest.read_text(), re.M)
+        if match:
+            crates.add(match.group(1))
+    checks += 1
+    for missing in sorted(crates - set(binaries)):
+        problems.append(f"functions/{missing} is not deployed by template.yaml")
+    for extra in sorted(set(binaries) - crates):
+        problems.append(f"template.yaml deploys {extra}, which is not a crate under functions/")
+
+    deployed_asl = set()
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        props = res["Properties"]
+        asl_path = ROOT / props["DefinitionUri"]
+        deployed_asl.add(asl_path.name)
+        placeholders = set(re.findall(r"\$\{([^}]+)\}", asl_path.read_text()))
+        substitutions = props.get("DefinitionSubstitutions", {})
+        checks += 1
+        if placeholders != set(substitutions):
+            problems.append(
+                f"{name}: placeholders without substitution {sorted(placeholders - set(substitutions))}, "
+                f"substitutions never used {sorted(set(substitutions) - placeholders)}"
+            )
+        for key, value in substitutions.items():
+            target = value.get("Fn::GetAtt", [None])[0] if isinstance(value, dict) else None
+            binary = next((b for b in binaries if f"{camel(b)}FunctionArn" == key), None)
+            checks += 1
+            if binary is None or target != binaries[binary]:
+                problems.append(f"{name}: {key} should be !GetAtt {camel(key[:-3])}.Arn of a deployed function")
+    for asl in sorted(p.name for p in (ROOT / "statemachines").glob("*.asl.json")):
+        checks += 1
+        if asl not in deployed_asl:
+            problems.append(f"statemachines/{asl} is not deployed by template.yaml")
+
+    rules = [
+        (f"{fn}.{event}", ev["Properties"]["Pattern"])
+        for fn, res in functions.items()
+        for event, ev in res["Properties"].get("Events", {}).items()
+        if ev.get("Type") == "EventBridgeRule"
+    ]
+    if len(rules) != 1:
+        problems.append(f"expected one EventBridge rule for secret changes, found {len(rules)}")
+    for rule_name, raw in rules:
+        pattern = EventPattern.load(json.dumps(resolve(json.loads(json.dumps(raw)), template)))
+        for sample, expected in EXPECTED_MATCHES.items():
+            event = json.loads((ROOT / "test-events" / sample).read_text())
+            checks += 1
+            if pattern.matches_event(event) != expected:
+                verb = "should match" if expected else "should not match"
+                problems.append(f"{rule_name}: pattern {verb} test-events/{sample}")
+
+    for problem in problems:
+        print(f"check_templates: {problem}")
+    print(f"check_templates: {checks - len(problems)} passed, {len(problems)} failed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+//! The prefix-list sync state machine, run for real on the local stack: moto executes the ASL and
+//! emulates EC2's managed prefix lists, our function binaries plan and write, moto's SES records
+//! the SuperAdmins' mail. (What moto does not model — versions, MaxEntries, modify-in-progress —
+//! is tested against the fake EC2 in the functions' tests.)
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use xtask::prefix_lists::{
+    AddressFamily, ListSnapshot, LocalLists, STATE_MACHINE, run_sync, summary_of,
+};
+use xtask::stack::{LocalStack, StackOptions};
+use xtask::workflows::{self, Deployment};
+
+const SUPER_ADMIN: &str = "sftp-superadmin@example.com";
+
+fn user(ip: &str, ipv6: &str) -> String {
+    json!({"Name": "Partner", "Email": "ops@partner.example.com", "IP": ip, "IPv6": ipv6})
+        .to_string()
+}
+
+fn super_admin(ip: &str) -> String {
+    json!({"Name": "Ops", "Email": SUPER_ADMIN, "IP": ip}).to_string()
+}
+
+/// A CloudTrail event (as EventBridge delivers it) for `event_name` on `SFTP/<username>`.
+fn change_event(event_name: &str, username: &str) -> Value {
+    let path = xtask::workspace_root().join("test-events/cloudtrail-put-secret-value.json");
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event["detail"]["eventName"] = json!(event_name);
+    event["detail"]["requestParameters"]["secretId"] = json!(format!("SFTP/{username}"));
+    event
+}
+
+async fn delete_user(deployment: &Deployment, username: &str) -> Result<()> {
+    deployment
+        .clients
+        .secrets
+        .delete_secret()
+        .secret_id(format!("SFTP/{username}"))
+        .force_delete_without_recovery(true)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Every managed CIDR of `family` with the number of lists holding it.
+fn held(lists: &[ListSnapshot], family: AddressFamily) -> Vec<(String, usize)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for list in lists.iter().filter(|l| l.family == family) {
+        for cidr in list.cidrs() {
+            *counts.entry(cidr).or_insert(0) += 1;
+        }
+    }
+    counts.into_iter().collect()
+}
+
+fn once(cidrs: &[&str]) -> Vec<(String, usize)> {
+    let set: BTreeSet<String> = cidrs.iter().map(|c| c.to_string()).collect();
+    set.into_iter().map(|c| (c, 1)).collect()
+}
+
+fn list_named<'a>(lists: &'a [ListSnapshot], name: &str) -> &'a ListSnapshot {
+    lists.iter().find(|l| l.name == name).expect("list exists")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lists_follow_the_secrets_and_a_second_run_writes_nothing() -> Result<()> {
+    let stack = LocalStack::start(StackOptions::default())?;
+    let deployment = workflows::deploy(&stack).await?;
+    let lists = LocalLists::connect(&stack).await;
+    lists
+        .create(
+            "sftp-a-AUTOMATED_PREFIX",
+            AddressFamily::V4,
+            3,
+            &[
+                ("192.0.2.10/32", "SFTPSuperAdmin"),
+                ("203.0.113.10/32", "bank1"),
+                ("198.51.100.99/32", "retired"),
+            ],
+        )
+        .await?;
+    lists
+        .create("sftp-b-AUTOMATED_PREFIX", AddressFamily::V4, 3, &[])
+        .await?;
+    lists
+        .create("sftp-v6-AUTOMATED_PREFIX", AddressFamily::V6, 3, &[])
+        .await?;
+    lists
+        .create(
+            "office-vpn",
+            AddressFamily::V4,
+            2,
+            &[("192.0.2.200/32", "office")],
+        )
+        .await?;
+    deployment
+        .put_user("SFTPSuperAdmin", &super_admin("192.0.2.10/32"))
+        .await?;
+    deployment
+        .put_user(
+            "bank1",
+            &user("203.0.113.10/32, 203.0.113.11/32", "2001:db8:a0::/48"),
+        )
+        .await?;
+    deployment
+        .put_user("bank2", &user("198.51.100.17/29", ""))
+        .await?;
+    deployment.put_user("broken", "this is not JSON").await?;
+
+    // The weekly drift repair, as the schedule starts it.
+    let first = run_sync(&deployment, &json!({"mode": "all", "schedule": "weekly"})).await?;
+
+    assert_eq!(first.status, "SUCCEEDED", "{first:?}");
+    let after = lists.snapshot().await?;
+    assert_eq!(
+        held(&after, AddressFamily::V4),
+        once(&[
+            "192.0.2.10/32",
+            "203.0.113.10/32",
+            "203.0.113.11/32",
+            "198.51.100.16/29",
+            "192.0.2.200/32"
+        ]),
+        "every desired CIDR in exactly one managed list (office-vpn's own entry aside)"
+    );
+    assert_eq!(
+        list_named(&after, "sftp-v6-AUTOMATED_PREFIX").cidrs(),
+        ["2001:db8:a0::/48"]
+    );
+    assert_eq!(
+        list_named(&after, "office-vpn").cidrs(),
+        ["192.0.2.200/32"],
+        "unmanaged list untouched"
+    );
+    assert_eq!(
+        list_named(&after, "sftp-a-AUTOMATED_PREFIX").name,
+        "sftp-a-AUTOMATED_PREFIX",
+        "names kept"
+    );
+    let summary = summary_of(&first)?;
+    assert_eq!(summary["inSync"], true);
+    assert_eq!(summary["trigger"], "schedule");
+    let a = summary["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "sftp-a-AUTOMATED_PREFIX")
+        .unwrap();
+    assert_eq!(a["removed"], json!(["198.51.100.99/32"]));
+    let v6 = list_named(&after, "sftp-v6-AUTOMATED_PREFIX");
+    assert_eq!(
+        v6.entries[0].description.as_deref(),
+        Some("bank1"),
+        "descriptions name the users"
+    );
+    // One write per changed list per step: a (removal), b (addition, freest list), v6.
+    assert_eq!(summary["ec2Calls"]["writes"], 3, "{summary}");
+    assert!(
+        deployment.sent_emails()?.is_empty(),
+        "nothing to tell anyone"
+    );
+
+    let second = run_sync(&deployment, &json!({"mode": "all"})).await?;
+    let summary = summary_of(&second)?;
+    assert_eq!(second.status, "SUCCEEDED", "{second:?}");
+    assert_eq!(
+        summary["ec2Calls"]["writes"], 0,
+        "a second run writes nothing: {summary}"
+    );
+    assert_eq!(lists.snapshot().await?, after);
+
+    // Users change: bank1 moves an address, bank2 is deleted, bank3 arrives.
+    deployment
+        .put_user(
+            "bank1",
+            &user("203.0.113.10/32, 203.0.113.12/32", "2001:db8:a0::/48"),
+        )
+        .await?;
+    delete_user(&deployment, "bank2").await?;
+    deployment
+        .put_user("bank3", &user("", "2001:db8:b3::/48"))
+        .await?;
+    let changed = run_sync(&deployment, &change_event("PutSecretValue", "bank1")).await?;
+
+    assert_eq!(changed.status, "SUCCEEDED", "{changed:?}");
+    assert_eq!(summary_of(&changed)?["trigger"], "secretChange");
+    let after = lists.snapshot().await?;
+    assert_eq!(
+        held(&after, AddressFamily::V4),
+        once(&[
+            "192.0.2.10/32",
+            "203.0.113.10/32",
+            "203.0.113.12/32",
+            "192.0.2.200/32"
+        ])
+    );
+    assert_eq!(
+        held(&after, AddressFamily::V6),
+        once(&["2001:db8:a0::/48", "2001:db8:b3::/48"])
+    );
+
+    // A change to a secret that is not an SFTP user makes no call at all.
+    let mut unrelated = change_event("PutSecretValue", "x");
+    unrelated["detail"]["requestParameters"]["secretId"] = json!("prod/db-password");
+    let ignored = run_sync(&deployment, &unrelated).await?;
+    let summary = summary_of(&ignored)?;
+    assert_eq!(ignored.status, "SUCCEEDED", "{ignored:?}");
+    assert_eq!(summary["ec2Calls"], json!({"reads": 0, "writes": 0}));
+    assert_eq!(lists.snapshot().await?, after);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overflow_and_a_refused_run_are_mailed_to_the_super_admins() -> Result<()> {
+    let stack = LocalStack::start(StackOptions::default())?;
+    let deployment = workflows::deploy(&stack).await?;
+    let lists = LocalLists::connect(&stack).await;
+    lists
+        .create("sftp-a-AUTOMATED_PREFIX", AddressFamily::V4, 1, &[])
+        .await?;
+    lists
+        .create("sftp-b-AUTOMATED_PREFIX", AddressFamily::V4, 1, &[])
+        .await?;
+    deployment
+        .put_user("SFTPSuperAdmin", &super_admin(""))
+        .await?;
+    deployment
+        .put_user("bank1", &user("203.0.113.10/32", ""))
+        .await?;
+    deployment
+        .put_user("bank2", &user("198.51.100.1/32", ""))
+        .await?;
+    deployment
+        .put_user("bank3", &user("192.0.2.77/32", ""))
+        .await?;
+
+    let full = run_sync(&deployment, &change_event("CreateSecret", "bank3")).await?;
+
+    assert_eq!(
+        full.status, "FAILED",
+        "an allow-list out of sync fails the run: {full:?}"
+    );
+    assert_eq!(full.error.as_deref(), Some("PrefixListsOutOfSync"));
+    let summary = summary_of(&full)?;
+    assert_eq!(
+        summary["overflow"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
+    let overflowed = summary["overflow"][0]["cidr"].as_str().unwrap().to_owned();
+    let held_now: Vec<String> = lists
+        .managed()
+        .await?
+        .iter()
+        .flat_map(|l| l.cidrs())
+        .collect();
+    assert_eq!(held_now.len(), 2, "both lists filled");
+    assert!(!held_now.contains(&overflowed));
+    let sent = deployment.sent_emails()?;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, [SUPER_ADMIN]);
+    assert_eq!(
+        sent[0].subject,
+        "sftp-warden: the SFTP allow-lists need attention (1 problem)"
+    );
+    assert!(sent[0].body.contains(&overflowed), "{}", sent[0].body);
+
+    // Every partner gone at once: removing 2 of 2 entries is refused.
+    for bank in ["bank1", "bank2", "bank3"] {
+        delete_user(&deployment, bank).await?;
+    }
+    let before = lists.managed().await?;
+    let refused = deployment
+        .run(
+            STATE_MACHINE,
+            &json!({"mode": "all"}),
+            std::time::Duration::from_secs(300),
+        )
+        .await?;
+
+    assert_eq!(refused.status, "FAILED", "{refused:?}");
+    assert_eq!(summary_of(&refused)?["ec2Calls"]["writes"], 0);
+    assert_eq!(
+        lists.managed().await?,
+        before,
+        "a refused run changes nothing"
+    );
+    let sent = deployment.sent_emails()?;
+    assert_eq!(sent.len(), 2);
+    assert!(
+        sent[1].body.contains("the run was refused"),
+        "{}",
+        sent[1].body
+    );
+    assert!(sent[1].body.contains("maxRemovalShare"));
+
+    // The operator checks and lifts the cap for one run.
+    let lifted = run_sync(&deployment, &json!({"mode": "all", "maxRemovalShare": 1})).await?;
+    assert_eq!(lifted.status, "SUCCEEDED", "{lifted:?}");
+    assert!(lists.managed().await?.iter().all(|l| l.entries.is_empty()));
+    Ok(())
+}
