@@ -297,11 +297,11 @@ fn peak_rss_kib(pid: u32) -> Result<u64> {
 /// The figures side by side.
 pub fn table(all: &[Figures]) -> String {
     let mut out = format!(
-        "{:<34} {:>16} {:>22} {:>16} {:>14}\n",
+        "{:<34} {:>16} {:>22} {:>20} {:>15}\n",
         "implementation",
         "cold start (ms)",
         "warm p50/p90/p99 (ms)",
-        "handler p50/p90",
+        "handler p50/p90 (ms)",
         "peak RSS (MiB)"
     );
     for f in all {
@@ -322,7 +322,7 @@ pub fn table(all: &[Figures]) -> String {
         );
         let rss = f.peak_rss_kib as f64 / 1024.0;
         out.push_str(&format!(
-            "{:<34} {cold:>16} {warm:>22} {handler:>16} {rss:>14.1}\n",
+            "{:<34} {cold:>16} {warm:>22} {handler:>20} {rss:>15.1}\n",
             f.label
         ));
     }

@@ -225,7 +225,10 @@ extern "C" fn on_sigint(_: libc::c_int) {
 fn demo() -> Result<()> {
     step("building the function binaries");
     build_functions()?;
-    step("starting the local stack (moto server, cargo lambda watch, proxy, 6 functions)");
+    step(&format!(
+        "starting the local stack (moto server, cargo lambda watch, proxy, {} functions)",
+        xtask::stack::FUNCTIONS.len()
+    ));
     let stack = LocalStack::start(StackOptions::default())?;
     for (name, pid) in stack.pids() {
         println!("  {name:<15} pid {pid}");
@@ -285,9 +288,9 @@ async fn demo_runs(stack: &LocalStack) -> Result<()> {
         .await?;
     show_execution(&deployment, &execution).await?;
     show_emails(&deployment, seen)?;
-    operator_cli::demo::runs(stack, &deployment).await?;
     demo_logins(stack, &deployment).await?;
     demo_prefix_lists(stack, &deployment).await?;
+    operator_cli::demo::runs(stack, &deployment).await?;
     Ok(())
 }
 

@@ -334,7 +334,16 @@ pub mod demo {
             .await?
             .executions()
             .iter()
-            .min_by_key(|e| e.start_date().secs())
+            // The earliest run (the weekly one); names (`local-run-N`) break ties within a second.
+            .min_by_key(|e| {
+                let start = e.start_date();
+                (
+                    start.secs(),
+                    start.subsec_nanos(),
+                    e.name().len(),
+                    e.name().to_owned(),
+                )
+            })
             .map(|e| e.name().to_owned());
         if let Some(name) = first {
             show(stack, &["runs", "show", &name])?;
