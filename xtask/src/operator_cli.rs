@@ -187,18 +187,8 @@ pub mod demo {
     /// The sheet of the 20 sample users (the same users as `test-events/users/*.json`).
     pub const SAMPLE_SHEET: &str = "test-events/sheets/sample-users.csv";
 
-    /// The keys a sheet row writes; a sample secret with any other key cannot come from a sheet.
-    const SHEET_KEYS: [&str; 9] = [
-        "Name",
-        "Email",
-        "PublicKey",
-        "HomeDirectoryType",
-        "HomeDirectoryDetails",
-        "GroupAdmin",
-        "Role",
-        "IP",
-        "IPv6",
-    ];
+    // The keys a sheet row writes; a sample secret with any other key cannot come from a sheet.
+    use sftp_warden_cli::build::MANAGED_KEYS as SHEET_KEYS;
 
     fn step(text: &str) {
         println!("\n==> {text}");

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::{Outcome, out, out_json};
+use super::{Outcome, out, out_json, read_users};
 use crate::args::{Format, ImportArgs};
 use crate::aws::Aws;
 use crate::build::BuildContext;
@@ -79,39 +79,7 @@ pub async fn run(prefix: &str, args: ImportArgs) -> Result<Outcome> {
 async fn read_existing(aws: &Aws, sheet: &sheet::Sheet) -> Result<BTreeMap<String, ExistingUser>> {
     let listed = aws.secrets.list().await.context("listing the SFTP users")?;
     let in_sheet: BTreeSet<&str> = sheet.rows.iter().map(|r| r.username.as_str()).collect();
-    let to_read: Vec<String> = listed
-        .iter()
-        .map(|u| u.username.clone())
-        .filter(|u| in_sheet.contains(u.as_str()) || warden_core::user::Role::of(u).is_admin())
-        .collect();
-    let bar = progress::bar(to_read.len(), "Reading current secrets");
-    let read = aws
-        .secrets
-        .read(&to_read, &bar)
-        .await
-        .context("reading the current secrets")?;
-    bar.finish_and_clear();
-    let mut existing: BTreeMap<String, ExistingUser> = listed
-        .into_iter()
-        .map(|u| {
-            let user = ExistingUser {
-                tags: u.tags,
-                ..ExistingUser::default()
-            };
-            (u.username, user)
-        })
-        .collect();
-    for secret in read.secrets {
-        if let Some(user) = existing.get_mut(&secret.username) {
-            user.secret = Some(secret.secret);
-        }
-    }
-    for error in read.errors {
-        if let Some(user) = existing.get_mut(&error.username) {
-            user.read_error = Some(error.error);
-        }
-    }
-    Ok(existing)
+    read_users(aws, listed, &in_sheet, "Reading current secrets").await
 }
 
 /// Asks S3 about each bucket once and each landing folder of the accepted rows.

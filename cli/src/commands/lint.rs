@@ -14,7 +14,6 @@ use crate::args::{Format, LintArgs};
 use crate::aws::Aws;
 use crate::build::BuildContext;
 use crate::plan::{self, ExistingUser, today_utc};
-use crate::progress;
 use crate::report;
 use crate::sheet::{self, Rejection};
 
@@ -188,35 +187,7 @@ async fn read_live(
         .list()
         .await
         .context("listing the SFTP users (use --offline to lint without AWS)")?;
-    let to_read: Vec<String> = listed
-        .iter()
-        .map(|u| u.username.clone())
-        .filter(|u| wanted.contains(u.as_str()) || warden_core::user::Role::of(u).is_admin())
-        .collect();
-    let bar = progress::bar(to_read.len(), "Reading secrets");
-    let read = aws.secrets.read(&to_read, &bar).await?;
-    bar.finish_and_clear();
-    let mut existing: BTreeMap<String, ExistingUser> = listed
-        .into_iter()
-        .map(|u| {
-            let user = ExistingUser {
-                tags: u.tags,
-                ..ExistingUser::default()
-            };
-            (u.username, user)
-        })
-        .collect();
-    for secret in read.secrets {
-        if let Some(user) = existing.get_mut(&secret.username) {
-            user.secret = Some(secret.secret);
-        }
-    }
-    for error in read.errors {
-        if let Some(user) = existing.get_mut(&error.username) {
-            user.read_error = Some(error.error);
-        }
-    }
-    Ok(existing)
+    super::read_users(&aws, listed, wanted, "Reading secrets").await
 }
 
 fn print_tables(reports: &[UserReport], sheets: &[SheetResult], offline: bool) {

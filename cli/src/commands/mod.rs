@@ -6,6 +6,7 @@ mod lint;
 mod runs;
 mod status;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use anyhow::{Context, Result};
@@ -13,7 +14,9 @@ use warden_aws::secrets::SecretText;
 use warden_core::admins::AdminDirectory;
 
 use crate::args::{Cli, Command, UsersCommand};
-use crate::aws::secrets::SecretStore;
+use crate::aws::Aws;
+use crate::aws::secrets::{ListedUser, SecretStore};
+use crate::plan::ExistingUser;
 use crate::progress;
 
 /// How a command went, for the exit code (failures are errors, exit 2).
@@ -102,4 +105,47 @@ async fn load_admins(
 
 fn directory(admins: &[(String, SecretText)]) -> AdminDirectory {
     AdminDirectory::from_secrets(admins.iter().map(|(u, s)| (u.as_str(), s.expose())))
+}
+
+/// `listed` (every user with its tags) as the plan sees them, with the current secrets read of
+/// the `wanted` users and of every admin (validation needs the admins).
+async fn read_users(
+    aws: &Aws,
+    listed: Vec<ListedUser>,
+    wanted: &BTreeSet<&str>,
+    label: &'static str,
+) -> Result<BTreeMap<String, ExistingUser>> {
+    let to_read: Vec<String> = listed
+        .iter()
+        .map(|u| u.username.clone())
+        .filter(|u| wanted.contains(u.as_str()) || warden_core::user::Role::of(u).is_admin())
+        .collect();
+    let bar = progress::bar(to_read.len(), label);
+    let read = aws
+        .secrets
+        .read(&to_read, &bar)
+        .await
+        .context("reading the current secrets")?;
+    bar.finish_and_clear();
+    let mut existing: BTreeMap<String, ExistingUser> = listed
+        .into_iter()
+        .map(|u| {
+            let user = ExistingUser {
+                tags: u.tags,
+                ..ExistingUser::default()
+            };
+            (u.username, user)
+        })
+        .collect();
+    for secret in read.secrets {
+        if let Some(user) = existing.get_mut(&secret.username) {
+            user.secret = Some(secret.secret);
+        }
+    }
+    for error in read.errors {
+        if let Some(user) = existing.get_mut(&error.username) {
+            user.read_error = Some(error.error);
+        }
+    }
+    Ok(existing)
 }
