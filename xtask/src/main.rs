@@ -24,7 +24,9 @@ fn main() -> Result<()> {
         Some("bench-idp") => bench_idp(&args[1..]),
         Some("bench-prefix-lists") => bench_prefix_lists(),
         _ => {
-            eprintln!("usage: cargo xtask <demo|test|stack|lint>\n");
+            eprintln!(
+                "usage: cargo xtask <demo|test|stack|lint|package|bench-idp|bench-prefix-lists>\n"
+            );
             eprintln!("  demo   run the system locally on the sample users and show what it did");
             eprintln!("  test   fmt, clippy, lint, unit and integration tests (what CI runs)");
             eprintln!("  stack  start the local stack and keep it running until Ctrl-C");
