@@ -5,13 +5,13 @@
 //! The binary is prebuilt (`cargo build --workspace --bins`; `cargo xtask test` does it).
 
 use anyhow::Result;
+use devstack::deployment::{self, Deployment};
+use devstack::operator_cli::{self, CliRun, LANDING_BUCKET};
+use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
-use xtask::operator_cli::{self, CliRun, LANDING_BUCKET};
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows::{self, Deployment};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/TransferS3AccessRole";
 const HEADER: &str = "Sno,Username,SourceSystemName,Email,DestinationDirectory,GroupAdmin,IP,IPv6,SSHKey 1,SSHKey 2,SSHKey 3,SSHKey 4,MigrationStatus";
@@ -25,7 +25,7 @@ const STATUSES: [&str; 6] = [
 ];
 
 fn sample(path: &str) -> PathBuf {
-    xtask::workspace_root().join("test-events").join(path)
+    devstack::workspace_root().join("test-events").join(path)
 }
 
 fn sample_user(username: &str) -> Value {
@@ -96,7 +96,7 @@ mod tempdir {
     }
     impl Dir {
         pub fn new(name: &str) -> Dir {
-            let path = xtask::target_dir()
+            let path = devstack::target_dir()
                 .join("cli-tests")
                 .join(format!("{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
@@ -174,7 +174,7 @@ async fn secret_state(
 async fn a_200_row_sheet_is_onboarded_with_landing_folders_and_importing_it_again_changes_nothing()
 -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     operator_cli::create_bucket(&stack, LANDING_BUCKET)?;
     let dir = tempdir::Dir::new("two-hundred");
     // Keys as operators paste them: with comment and date, without the date, or bare.
@@ -328,7 +328,7 @@ async fn a_200_row_sheet_is_onboarded_with_landing_folders_and_importing_it_agai
 async fn rows_with_each_kind_of_error_are_rejected_by_row_number_and_nothing_is_written_for_them()
 -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     let dir = tempdir::Dir::new("bad-rows");
     let good = key_of("anz-bank");
     let rsa_1024 = sample_user("adyen-batch")["PublicKey"]
@@ -491,7 +491,7 @@ fn findings_by_user(reports: &[Value]) -> BTreeMap<String, (Vec<String>, usize)>
 #[tokio::test(flavor = "multi_thread")]
 async fn the_audit_agrees_with_the_validation_workflow_on_the_sample_users() -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment.seed_users(&sample("users")).await?;
 
     let execution = deployment
@@ -563,7 +563,7 @@ async fn the_audit_agrees_with_the_validation_workflow_on_the_sample_users() -> 
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment.seed_users(&sample("users")).await?;
     let event = |file: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(sample(file)).unwrap()).unwrap()
@@ -697,7 +697,7 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
 /// Runs the binary with no AWS at all (no endpoint that answers, no credentials files).
 fn offline(args: &[&str], env: &[(&str, &str)]) -> CliRun {
     let output = std::process::Command::new(operator_cli::binary().unwrap())
-        .current_dir(xtask::workspace_root())
+        .current_dir(devstack::workspace_root())
         .env_clear()
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")

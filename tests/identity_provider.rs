@@ -3,16 +3,16 @@
 //! users' secrets in moto's Secrets Manager.
 
 use anyhow::Result;
+use devstack::deployment;
+use devstack::idp::{self, Login};
+use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
-use xtask::idp::{self, Login};
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows;
 
 const BPAY_PASSWORD: &str = "example-Passw0rd-bpay-2026";
 const ROLE: &str = "arn:aws:iam::123456789012:role/TransferS3AccessRole";
 
 fn sample(user: &str) -> Value {
-    let path = xtask::workspace_root().join(format!("test-events/users/{user}.json"));
+    let path = devstack::workspace_root().join(format!("test-events/users/{user}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -20,9 +20,9 @@ fn sample(user: &str) -> Value {
 /// its own) and bankwest-legacy's key dated 13 months before today (past the 12-month limit).
 async fn stack_with_users() -> Result<LocalStack> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment
-        .seed_users(&xtask::workspace_root().join("test-events/users"))
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
         .await?;
     let mut at = sample("anz-bank");
     at["HomeDirectoryDetails"] =

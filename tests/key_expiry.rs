@@ -2,10 +2,10 @@
 //! `notifySourceSystems` mails the users themselves, CC their admin; nothing else does.
 
 use anyhow::Result;
+use devstack::deployment::{self, SentEmail};
+use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
 use std::time::Duration;
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows::{self, SentEmail};
 
 const SUPER_ADMINS: [&str; 2] = ["platform-oncall@example.com", "sftp-superadmin@example.com"];
 const PAYMENTS: &str = "payments-sftp@example.com";
@@ -39,9 +39,9 @@ async fn the_weekly_run_sends_each_due_user_one_notice_cc_its_admin() -> Result<
         .function_env
         .push(("EXCLUDED_USERS".into(), "suncorp-bulk".into()));
     let stack = LocalStack::start(options)?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment
-        .seed_users(&xtask::workspace_root().join("test-events/users"))
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
         .await?;
 
     let weekly = json!({"mode": "all", "notifySourceSystems": true, "asOf": "2026-11-21"});
@@ -83,7 +83,7 @@ async fn the_weekly_run_sends_each_due_user_one_notice_cc_its_admin() -> Result<
     );
     assert!(ing.body.contains("2027-01-21"), "{}", ing.body);
     let ing_secret: Value = serde_json::from_str(&std::fs::read_to_string(
-        xtask::workspace_root().join("test-events/users/ing-direct.json"),
+        devstack::workspace_root().join("test-events/users/ing-direct.json"),
     )?)?;
     let blob = ing_secret["PublicKey"]
         .as_str()
@@ -109,12 +109,12 @@ async fn the_weekly_run_sends_each_due_user_one_notice_cc_its_admin() -> Result<
 #[tokio::test(flavor = "multi_thread")]
 async fn the_change_path_never_mails_an_external_system() -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment
-        .seed_users(&xtask::workspace_root().join("test-events/users"))
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
         .await?;
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(
-        xtask::workspace_root().join("test-events/cloudtrail-admin-change.json"),
+        devstack::workspace_root().join("test-events/cloudtrail-admin-change.json"),
     )?)?;
     // Even an event that asks for it: only the weekly run may notify source systems.
     event["notifySourceSystems"] = json!(true);

@@ -4,13 +4,13 @@
 //! is tested against the fake EC2 in the functions' tests.)
 
 use anyhow::Result;
-use serde_json::{Value, json};
-use std::collections::BTreeSet;
-use xtask::prefix_lists::{
+use devstack::deployment::{self, Deployment};
+use devstack::prefix_lists::{
     AddressFamily, ListSnapshot, LocalLists, STATE_MACHINE, run_sync, summary_of,
 };
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows::{self, Deployment};
+use devstack::stack::{LocalStack, StackOptions};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 const SUPER_ADMIN: &str = "sftp-superadmin@example.com";
 
@@ -25,7 +25,7 @@ fn super_admin(ip: &str) -> String {
 
 /// A CloudTrail event (as EventBridge delivers it) for `event_name` on `SFTP/<username>`.
 fn change_event(event_name: &str, username: &str) -> Value {
-    let path = xtask::workspace_root().join("test-events/cloudtrail-put-secret-value.json");
+    let path = devstack::workspace_root().join("test-events/cloudtrail-put-secret-value.json");
     let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     event["detail"]["eventName"] = json!(event_name);
     event["detail"]["requestParameters"]["secretId"] = json!(format!("SFTP/{username}"));
@@ -67,7 +67,7 @@ fn list_named<'a>(lists: &'a [ListSnapshot], name: &str) -> &'a ListSnapshot {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lists_follow_the_secrets_and_a_second_run_writes_nothing() -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     let lists = LocalLists::connect(&stack).await;
     lists
         .create(
@@ -215,7 +215,7 @@ async fn the_lists_follow_the_secrets_and_a_second_run_writes_nothing() -> Resul
 #[tokio::test(flavor = "multi_thread")]
 async fn overflow_and_a_refused_run_are_mailed_to_the_super_admins() -> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     let lists = LocalLists::connect(&stack).await;
     lists
         .create("sftp-a-AUTOMATED_PREFIX", AddressFamily::V4, 1, &[])

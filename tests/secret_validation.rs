@@ -2,18 +2,18 @@
 //! our function binaries do the work, moto's SES records the mail.
 
 use anyhow::Result;
+use devstack::deployment::{self, Deployment, Execution, SentEmail};
+use devstack::stack::{LocalStack, StackOptions};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows::{self, Deployment, Execution, SentEmail};
 
 const SUPER_ADMINS: [&str; 2] = ["platform-oncall@example.com", "sftp-superadmin@example.com"];
 const PAYMENTS: &str = "payments-sftp@example.com";
 
 fn sample(path: &str) -> PathBuf {
-    xtask::workspace_root().join("test-events").join(path)
+    devstack::workspace_root().join("test-events").join(path)
 }
 
 fn event(file: &str) -> Value {
@@ -21,7 +21,7 @@ fn event(file: &str) -> Value {
 }
 
 async fn deployed_with_sample_users(stack: &LocalStack) -> Result<Deployment> {
-    let deployment = workflows::deploy(stack).await?;
+    let deployment = deployment::deploy(stack).await?;
     deployment.seed_users(&sample("users")).await?;
     Ok(deployment)
 }

@@ -2,19 +2,19 @@
 //! state machine for an EventBridge event, and a duplicate delivery starts nothing new.
 
 use anyhow::Result;
+use devstack::deployment::{self, STATE_MACHINES};
+use devstack::prefix_lists::{AddressFamily, LocalLists};
+use devstack::stack::{LocalStack, StackOptions};
 use serde_json::Value;
 use std::time::Duration;
-use xtask::prefix_lists::{AddressFamily, LocalLists};
-use xtask::stack::{LocalStack, StackOptions};
-use xtask::workflows::{self, STATE_MACHINES};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_event_starts_each_state_machine_once_however_often_it_is_delivered() -> Result<()>
 {
     let stack = LocalStack::start(StackOptions::default())?;
-    let deployment = workflows::deploy(&stack).await?;
+    let deployment = deployment::deploy(&stack).await?;
     deployment
-        .seed_users(&xtask::workspace_root().join("test-events/users"))
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
         .await?;
     // Room for every sample CIDR, so the sync run has nothing to report.
     let lists = LocalLists::connect(&stack).await;
@@ -25,7 +25,7 @@ async fn a_change_event_starts_each_state_machine_once_however_often_it_is_deliv
         .create("sftp-ipv6-AUTOMATED_PREFIX", AddressFamily::V6, 20, &[])
         .await?;
     let event: Value = serde_json::from_str(&std::fs::read_to_string(
-        xtask::workspace_root().join("test-events/cloudtrail-put-secret-value.json"),
+        devstack::workspace_root().join("test-events/cloudtrail-put-secret-value.json"),
     )?)?;
 
     let first = tokio::task::block_in_place(|| stack.invoke("start-runs", &event))?;
@@ -50,7 +50,7 @@ async fn a_change_event_starts_each_state_machine_once_however_often_it_is_deliv
 
     // Both runs finish like any other change run.
     for name in STATE_MACHINES {
-        let arn = workflows::state_machine_arn(name);
+        let arn = devstack::stack::state_machine_arn(name);
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             let executions = deployment
@@ -105,13 +105,13 @@ async fn an_event_without_an_id_is_refused_with_a_named_error() -> Result<()> {
 }
 
 /// Each state machine has exactly one execution, named after the event.
-async fn assert_executions_once(deployment: &workflows::Deployment) -> Result<()> {
+async fn assert_executions_once(deployment: &deployment::Deployment) -> Result<()> {
     for name in STATE_MACHINES {
         let executions = deployment
             .clients
             .sfn
             .list_executions()
-            .state_machine_arn(workflows::state_machine_arn(name))
+            .state_machine_arn(devstack::stack::state_machine_arn(name))
             .send()
             .await?;
         assert_eq!(executions.executions().len(), 1, "{name}");

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use xtask::stack::{FUNCTIONS, OUTSIDE_STATE_MACHINES};
-use xtask::workflows::{STATE_MACHINES, substitution_name};
+use warden_core::ErrorName;
+use warden_core::registry::{self, Caller, FUNCTIONS, LEFT_TO_CATCH_ALL, STATE_MACHINES};
 
 const LAMBDA_ERRORS: [&str; 4] = [
     "Lambda.ServiceException",
@@ -15,7 +15,7 @@ const LAMBDA_ERRORS: [&str; 4] = [
 ];
 
 fn load(name: &str) -> (String, Value) {
-    let path = xtask::workspace_root().join(format!("statemachines/{name}.asl.json"));
+    let path = devstack::workspace_root().join(format!("statemachines/{name}.asl.json"));
     let text = std::fs::read_to_string(&path).unwrap();
     let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
     (text, json)
@@ -154,7 +154,7 @@ fn every_state_machine_follows_the_house_rules() {
 
 #[test]
 fn every_placeholder_is_a_workspace_function_and_every_function_is_used() {
-    let known: BTreeSet<String> = FUNCTIONS.iter().map(|f| substitution_name(f)).collect();
+    let known: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.substitution_name()).collect();
     let mut used = BTreeSet::new();
     for name in STATE_MACHINES {
         let (text, _) = load(name);
@@ -169,10 +169,117 @@ fn every_placeholder_is_a_workspace_function_and_every_function_is_used() {
     }
     let expected: BTreeSet<String> = FUNCTIONS
         .iter()
-        .filter(|f| !OUTSIDE_STATE_MACHINES.contains(f))
-        .map(|f| substitution_name(f))
+        .filter(|f| f.caller == Caller::StateMachines)
+        .map(|f| f.substitution_name())
         .collect();
     assert_eq!(used, expected, "functions no state machine calls");
+}
+
+/// The function a task state calls: `${ListUsersFunctionArn}` as its `Resource`, or as the
+/// `FunctionName` of an `arn:aws:states:::lambda:invoke` task.
+fn function_of(state: &Value) -> Option<&'static registry::Function> {
+    let resource = state["Resource"].as_str()?;
+    let reference = if resource.starts_with("arn:aws:states:::lambda:invoke") {
+        state["Parameters"]["FunctionName"].as_str()?
+    } else {
+        resource
+    };
+    FUNCTIONS
+        .iter()
+        .find(|f| reference == format!("${{{}}}", f.substitution_name()))
+}
+
+fn error_equals(state: &Value, field: &str) -> BTreeSet<String> {
+    state[field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|rule| rule["ErrorEquals"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The error names a definition's task states match, held against what their functions report.
+fn error_name_problems(machine: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (state_name, state) in states(machine) {
+        let Some(function) = function_of(&state) else {
+            continue;
+        };
+        let mut matched = error_equals(&state, "Retry");
+        matched.extend(error_equals(&state, "Catch"));
+        for name in &matched {
+            if name.starts_with("States.") || name.starts_with("Lambda.") {
+                continue;
+            }
+            match ErrorName::parse(name) {
+                None => problems.push(format!("{state_name}: {name} is no error name of ours")),
+                Some(error) if !function.reports(error) => problems.push(format!(
+                    "{state_name}: {name} is never reported by {}",
+                    function.name
+                )),
+                Some(_) => {}
+            }
+        }
+        for error in function.errors() {
+            let left_to_catch_all = LEFT_TO_CATCH_ALL.iter().any(|(n, _)| *n == error);
+            if !matched.contains(error.as_str()) && !left_to_catch_all {
+                problems.push(format!(
+                    "{state_name}: {} reports {error}, which is neither retried, caught by name, nor left to States.ALL on purpose",
+                    function.name
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_error_name_the_state_machines_match_is_one_their_functions_report_and_back() {
+    let mut problems = Vec::new();
+    for name in STATE_MACHINES {
+        let (_, machine) = load(name);
+        problems.extend(
+            error_name_problems(&machine)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+    }
+    assert!(problems.is_empty(), "\n  {}", problems.join("\n  "));
+}
+
+#[test]
+fn the_error_name_check_catches_a_misspelt_name_and_an_unhandled_one() {
+    let machine: Value = serde_json::json!({
+        "StartAt": "Send",
+        "States": {
+            "Send": {
+                "Type": "Task", "Resource": "${SendEmailFunctionArn}", "End": true,
+                "Retry": [{"ErrorEquals": ["EmailThrotled", "PrefixListBusy"]}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Send"}]
+            }
+        }
+    });
+    let problems = error_name_problems(&machine);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("EmailThrotled is no error name")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("PrefixListBusy is never reported by send-email")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("reports EmailThrottled, which is neither")),
+        "{problems:?}"
+    );
 }
 
 #[test]

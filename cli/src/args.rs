@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use warden_core::config::Rules;
-use warden_core::env::ConfigError;
+use warden_core::{ConfigError, Env};
 
 use crate::status::MigrationStatus;
 
@@ -32,11 +32,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The configuration the environment gives, read as the Lambdas read theirs.
+pub fn environment() -> Env {
+    Env::new(std::env::vars())
+}
+
 impl Cli {
     pub fn prefix(&self) -> String {
         self.prefix
             .clone()
-            .unwrap_or_else(warden_core::env::secret_prefix)
+            .unwrap_or_else(|| environment().secret_prefix())
     }
 }
 
@@ -150,7 +155,7 @@ pub struct RuleArgs {
 impl RuleArgs {
     /// The environment's rules (read as the validate-users Lambda reads them), then the options.
     pub fn rules(&self) -> Result<Rules, ConfigError> {
-        let mut rules = warden_core::env::rules()?;
+        let mut rules = environment().rules()?;
         if let Some(arn) = &self.role_arn {
             rules.transfer_role_arn = Some(arn.clone());
         }

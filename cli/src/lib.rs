@@ -8,11 +8,11 @@
 
 pub mod args;
 pub mod aws;
-pub mod build;
 pub mod commands;
 pub mod history;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod secret_from_row;
 pub mod sheet;
 pub mod status;

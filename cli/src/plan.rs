@@ -12,7 +12,7 @@ use warden_core::config::Rules;
 use warden_core::user::Role;
 use warden_core::validation::{Finding, validate_user};
 
-use crate::build::{self, BuildContext, SecretFields};
+use crate::secret_from_row::{self, BuildContext, SecretFields};
 use crate::sheet::{Rejection, Sheet, SheetRow};
 use crate::status::{self, MigrationStatus};
 
@@ -254,7 +254,8 @@ fn candidate<'a>(
             }
         },
     };
-    let built = build::build_secret(row, current.as_ref().and_then(|(_, f)| f.as_ref()), context);
+    let built =
+        secret_from_row::build_secret(row, current.as_ref().and_then(|(_, f)| f.as_ref()), context);
     match built {
         Ok(fields) if problems.is_empty() => Ok(Candidate {
             row,
@@ -274,7 +275,7 @@ fn candidate<'a>(
 impl Candidate<'_> {
     fn accept(self) -> Accepted {
         let row = self.row;
-        let name_tag = build::tag_value(&row.source_system_name);
+        let name_tag = secret_from_row::tag_value(&row.source_system_name);
         let (existed, current_fields, current_tags) = match &self.existing {
             Some((user, fields)) => (true, fields.clone(), user.tags.clone()),
             None => (false, None, BTreeMap::new()),
@@ -288,7 +289,7 @@ impl Candidate<'_> {
         let fingerprints = |fields: Option<&SecretFields>| -> BTreeSet<String> {
             fields
                 .and_then(|f| f.text("PublicKey"))
-                .map(build::key_fingerprints)
+                .map(warden_core::keys::fingerprints)
                 .unwrap_or_default()
                 .into_iter()
                 .flatten()

@@ -2,7 +2,7 @@
 //! with the columns `Sno, Username, SourceSystemName, Email, DestinationDirectory, GroupAdmin, IP,
 //! IPv6, SSHKey 1, SSHKey 2, SSHKey 3, SSHKey 4`, and optionally `MigrationStatus`.
 //!
-//! Reading only checks the sheet's shape; what a row means is [`crate::build`]'s and validation's
+//! Reading only checks the sheet's shape; what a row means is [`crate::secret_from_row`]'s and validation's
 //! business. A row's Debug never shows its keys.
 
 use std::collections::BTreeMap;

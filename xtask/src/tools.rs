@@ -83,11 +83,21 @@ fn ensure_venv(dir: &str, requirements: &str) -> Result<PathBuf> {
 
 /// Runs a command to completion, failing with its name when it does not succeed.
 pub fn run(command: &mut Command) -> Result<()> {
+    let shown = shown(command);
     let status = command
         .status()
-        .with_context(|| format!("starting {command:?}"))?;
+        .with_context(|| format!("starting {shown}"))?;
     if !status.success() {
-        bail!("{command:?} failed ({status})");
+        bail!("`{shown}` failed ({status})");
     }
     Ok(())
+}
+
+/// The command line as one would type it (without its environment).
+fn shown(command: &Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

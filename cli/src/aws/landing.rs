@@ -14,6 +14,8 @@ pub struct S3Error {
     pub operation: &'static str,
     pub target: String,
     pub message: String,
+    /// S3 refused the call for its rate (`SlowDown`): worth trying again after a pause.
+    pub throttled: bool,
 }
 
 impl S3Error {
@@ -27,6 +29,7 @@ impl S3Error {
             operation,
             target,
             message,
+            throttled: super::is_throttling(err),
         }
     }
 }

@@ -9,6 +9,11 @@ pub mod executions;
 pub mod landing;
 pub mod secrets;
 
+/// The AWS configuration of the standard environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
 /// The clients, built once from the environment. Building them makes no call.
 pub struct Aws {
     pub secrets: secrets::SecretStore,
@@ -18,7 +23,7 @@ pub struct Aws {
 
 impl Aws {
     pub async fn from_env(prefix: &str) -> Aws {
-        let config = warden_aws::load_aws_config().await;
+        let config = sdk_config().await;
         Aws {
             secrets: secrets::SecretStore::new(
                 aws_sdk_secretsmanager::Client::new(&config),
@@ -28,6 +33,24 @@ impl Aws {
             executions: executions::Executions::new(aws_sdk_sfn::Client::new(&config)),
         }
     }
+}
+
+/// Whether the service refused the call for its rate (after the SDK's own retries): worth trying
+/// again after a pause.
+pub(crate) fn is_throttling<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    matches!(
+        err.code(),
+        Some(
+            "ThrottlingException"
+                | "TooManyRequestsException"
+                | "Throttling"
+                | "SlowDown"
+                | "RequestLimitExceeded"
+        )
+    )
 }
 
 /// What went wrong in an SDK call, in words: the service's code and message, or else the chain of

@@ -23,6 +23,8 @@ pub struct ListedUser {
 pub struct WriteError {
     pub operation: &'static str,
     pub message: String,
+    /// Secrets Manager refused the call for its rate: worth trying again after a pause.
+    pub throttled: bool,
 }
 
 impl WriteError {
@@ -32,7 +34,12 @@ impl WriteError {
         R: std::fmt::Debug,
     {
         let message = super::sdk_message(&err);
-        WriteError { operation, message }
+        let throttled = super::is_throttling(&err);
+        WriteError {
+            operation,
+            message,
+            throttled,
+        }
     }
 }
 

@@ -1,16 +1,17 @@
 //! `audit`: the weekly validation run without the email. It takes the validation workflow's
-//! steps with the same functions: list the users and plan the batches (`workflow::plan`), load the
+//! steps with the same functions: list the users and plan the batches (`secret_validation::plan`), load the
 //! admins, validate each batch of 20 (`validate_user`), work out who would be told
-//! (`workflow::emails_for`, nothing sent) and summarise (`workflow::summarise`). Its summary is
+//! (`secret_validation::emails_for`, nothing sent) and summarise (`secret_validation::summarise`). Its summary is
 //! the execution output of a `{"mode": "all"}` run on the same users, minus the emails.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use warden_core::notify::finding_recipients;
-use warden_core::validation::{UserReport, validate_user};
-use warden_core::workflow::{
-    self, BatchResult, DigestInput, ReadFailure, Request, Scope, Summary, SummaryInput, Trigger,
+use warden_core::secret_validation::{
+    self, BatchResult, DigestInput, ReadFailure, Summary, SummaryInput,
 };
+use warden_core::trigger::{Request, Scope, Trigger};
+use warden_core::validation::{UserReport, validate_user};
 
 use super::{Outcome, directory, load_admins, out, out_json};
 use crate::args::{AuditArgs, Format};
@@ -39,7 +40,7 @@ struct AuditReport {
 
 pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
     let rules = args.rules.rules()?;
-    let mut excluded = warden_core::env::list("EXCLUDED_USERS");
+    let mut excluded = crate::args::environment().excluded_users();
     excluded.extend(args.exclude.iter().cloned());
     let today = today_utc();
     let aws = Aws::from_env(prefix).await;
@@ -56,7 +57,7 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
         notify_source_systems: false,
         as_of: args.as_of,
     };
-    let plan = workflow::plan(request, prefix, usernames, &excluded, today);
+    let plan = secret_validation::plan(request, prefix, usernames, &excluded, today);
     let admin_secrets = load_admins(&aws.secrets, &plan.admin_names).await?;
     let admins = directory(&admin_secrets);
 
@@ -98,7 +99,7 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
     }
     bar.finish_and_clear();
 
-    let digests = workflow::emails_for(
+    let digests = secret_validation::emails_for(
         &DigestInput {
             batches: batches.clone(),
             admins: admins.clone(),
@@ -118,7 +119,7 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
             report,
         })
         .collect();
-    let summary = workflow::summarise(&SummaryInput {
+    let summary = secret_validation::summarise(&SummaryInput {
         plan,
         batches,
         unrouted: digests.unrouted,

@@ -12,9 +12,9 @@ use warden_core::validation::{UserReport, validate_user};
 use super::{Outcome, out, out_json};
 use crate::args::{Format, LintArgs};
 use crate::aws::Aws;
-use crate::build::BuildContext;
 use crate::plan::{self, ExistingUser, today_utc};
 use crate::report;
+use crate::secret_from_row::BuildContext;
 use crate::sheet::{self, Rejection};
 
 #[derive(Serialize)]

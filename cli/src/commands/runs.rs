@@ -30,7 +30,7 @@ struct Shown {
 }
 
 pub async fn run(args: RunsArgs) -> Result<Outcome> {
-    let config = warden_aws::load_aws_config().await;
+    let config = crate::aws::sdk_config().await;
     let executions = Executions::new(aws_sdk_sfn::Client::new(&config));
     match args.command {
         Some(RunsCommand::Show(show_args)) => show(&executions, show_args).await,

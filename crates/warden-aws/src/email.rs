@@ -4,6 +4,7 @@ use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use std::fmt;
+use warden_core::{ErrorName, Named};
 
 /// SES accepts at most this many recipients (To + CC + BCC) per message.
 pub const MAX_RECIPIENTS: usize = 50;
@@ -34,17 +35,19 @@ pub enum EmailError {
     Service(String),
 }
 
-impl EmailError {
+impl Named for EmailError {
     /// The stable error name a Lambda reports; the state machines' Retry/Catch match on it.
-    pub fn name(&self) -> &'static str {
+    fn name(&self) -> ErrorName {
         match self {
-            Self::Throttled(_) => "EmailThrottled",
-            Self::Rejected(_) => "EmailRejected",
-            Self::NoRecipients | Self::TooManyRecipients(_) => "EmailInvalid",
-            Self::Service(_) => "EmailServiceError",
+            Self::Throttled(_) => ErrorName::EmailThrottled,
+            Self::Rejected(_) => ErrorName::EmailRejected,
+            Self::NoRecipients | Self::TooManyRecipients(_) => ErrorName::EmailInvalid,
+            Self::Service(_) => ErrorName::EmailServiceError,
         }
     }
+}
 
+impl EmailError {
     fn from_sdk<E, R>(err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -1,15 +1,21 @@
 //! Thin adapters between sftp-warden's domain (`warden-core`) and AWS.
 //!
 //! Each adapter wraps one SDK client, speaks plain types to its callers and maps SDK errors to a
-//! small error enum. No business rules live here.
+//! small error enum with a stable name ([`warden_core::Named`]). No business rules live here.
 
 pub mod email;
 pub mod secrets;
 
-/// Loads the shared AWS configuration once per Lambda cold start.
-///
-/// Honors the standard environment (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL` — which is how
-/// the local stack points every function at moto).
-pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+
+/// How calls that a service keeps throttling are retried on top of the SDK's own attempts:
+/// exponential from 200 ms to 10 s, with jitter, five more times (about 20 s in all).
+pub fn throttle_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_max_times(5)
+        .with_jitter()
 }

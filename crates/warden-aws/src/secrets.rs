@@ -3,7 +3,10 @@
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+use backon::{ExponentialBuilder, Retryable};
+use futures_util::{StreamExt, stream};
 use std::fmt;
+use warden_core::{ErrorName, Named};
 
 /// `BatchGetSecretValue` accepts at most this many ids per call.
 pub const BATCH_READ_LIMIT: usize = 20;
@@ -72,17 +75,19 @@ pub enum SecretsError {
     BatchTooLarge(usize),
 }
 
-impl SecretsError {
+impl Named for SecretsError {
     /// The stable error name a Lambda reports; the state machines' Retry/Catch match on it.
-    pub fn name(&self) -> &'static str {
+    fn name(&self) -> ErrorName {
         match self {
-            Self::Throttled { .. } => "SecretsThrottled",
-            Self::AccessDenied { .. } => "SecretsAccessDenied",
-            Self::Service { .. } => "SecretsUnavailable",
-            Self::BatchTooLarge(_) => "BatchTooLarge",
+            Self::Throttled { .. } => ErrorName::SecretsThrottled,
+            Self::AccessDenied { .. } => ErrorName::SecretsAccessDenied,
+            Self::Service { .. } => ErrorName::SecretsUnavailable,
+            Self::BatchTooLarge(_) => ErrorName::BatchTooLarge,
         }
     }
+}
 
+impl SecretsError {
     fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -223,6 +228,29 @@ impl UserSecrets {
             }
         }
         Ok(read)
+    }
+
+    /// Reads many users' secrets: [`BATCH_READ_LIMIT`] per `BatchGetSecretValue` call, at most
+    /// `concurrency` calls at a time. A call Secrets Manager still throttles after the SDK's own
+    /// retries is retried again with `backoff` (in production [`crate::throttle_backoff`]); a batch that
+    /// fails all the same is returned as its error, next to its usernames, in input order.
+    pub async fn read_many(
+        &self,
+        usernames: &[String],
+        concurrency: usize,
+        backoff: ExponentialBuilder,
+    ) -> Vec<(Vec<String>, Result<BatchRead, SecretsError>)> {
+        let reads = usernames.chunks(BATCH_READ_LIMIT).map(|chunk| async move {
+            let read = (|| self.read_batch(chunk))
+                .retry(backoff)
+                .when(|e| matches!(e, SecretsError::Throttled { .. }))
+                .await;
+            (chunk.to_vec(), read)
+        });
+        stream::iter(reads)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
     }
 
     /// Reads one user's secret with `GetSecretValue` (the identity provider's one call per

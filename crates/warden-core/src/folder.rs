@@ -17,6 +17,9 @@ pub enum FolderProblem {
     EmptySegment,
     /// Has control or other unsafe characters.
     UnsafeCharacter,
+    /// Has `*`, `?` or `$`, which a session policy would read as a wildcard or a variable, so
+    /// the policy would grant more than the folder.
+    Wildcard,
 }
 
 impl FolderProblem {
@@ -28,6 +31,9 @@ impl FolderProblem {
             Self::DotSegment => "has a '.' or '..' segment",
             Self::EmptySegment => "has an empty segment ('//')",
             Self::UnsafeCharacter => "has control characters",
+            Self::Wildcard => {
+                "has '*', '?' or '$', which a session policy reads as a wildcard or a variable"
+            }
         }
     }
 }
@@ -42,7 +48,8 @@ pub fn normalise(target: &str) -> String {
     }
 }
 
-/// Checks a raw `Target` value: absolute, no dot or empty segments, no unsafe characters.
+/// Checks a raw `Target` value: absolute, no dot or empty segments, no unsafe characters and no
+/// wildcards. One rule for validation (rule 5) and the identity provider.
 /// A trailing `/` is tolerated.
 pub fn check(target: &str) -> Result<(), FolderProblem> {
     let trimmed = target.trim_end_matches('/');
@@ -54,6 +61,9 @@ pub fn check(target: &str) -> Result<(), FolderProblem> {
     }
     if trimmed.chars().any(crate::text::is_unsafe_char) {
         return Err(FolderProblem::UnsafeCharacter);
+    }
+    if trimmed.contains(['*', '?', '$']) {
+        return Err(FolderProblem::Wildcard);
     }
     let segments = segments(trimmed);
     if segments.iter().any(|s| *s == "." || *s == "..") {

@@ -141,15 +141,35 @@ pub enum KeyProblem {
     RsaTooShort { key: DecodedKey, bits: usize },
 }
 
-fn decode(key_type: &str, base64: &str, min_rsa_bits: usize) -> Result<DecodedKey, KeyProblem> {
+/// The key `TYPE BASE64` holds, whatever algorithm its `TYPE` part names. ssh-key checks the
+/// text's algorithm name against the blob's, so the declared name is tried first and the others
+/// only to say what the key really is.
+fn parse_key(key_type: &str, base64: &str) -> Option<PublicKey> {
     let declared = KNOWN_TYPES.iter().copied().find(|t| *t == key_type);
-    // ssh-key checks the text's algorithm name against the blob's, so try the declared name
-    // first and the others only to say what the key really is.
-    let public_key = declared
+    declared
         .into_iter()
         .chain(KNOWN_TYPES.iter().copied().filter(|t| Some(*t) != declared))
         .find_map(|name| PublicKey::from_openssh(&format!("{name} {base64}")).ok())
-        .ok_or(KeyProblem::Undecodable { declared })?;
+}
+
+/// The SHA256 fingerprint of each entry of a `PublicKey` value, in order; `None` for an entry
+/// that holds no decodable key (the seed's placeholder, a damaged key).
+pub fn fingerprints(public_key: &str) -> Vec<Option<String>> {
+    public_key
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let mut parts = entry.split_whitespace();
+            let key = parse_key(parts.next()?, parts.next()?)?;
+            Some(key.fingerprint(HashAlg::Sha256).to_string())
+        })
+        .collect()
+}
+
+fn decode(key_type: &str, base64: &str, min_rsa_bits: usize) -> Result<DecodedKey, KeyProblem> {
+    let declared = KNOWN_TYPES.iter().copied().find(|t| *t == key_type);
+    let public_key = parse_key(key_type, base64).ok_or(KeyProblem::Undecodable { declared })?;
     let algorithm = public_key.algorithm();
     let key = DecodedKey {
         fingerprint: public_key.fingerprint(HashAlg::Sha256).to_string(),
@@ -174,6 +194,75 @@ fn decode(key_type: &str, base64: &str, min_rsa_bits: usize) -> Result<DecodedKe
         }
         _ => Err(KeyProblem::Unsupported { key }),
     }
+}
+
+/// Why a key cell of the onboarding sheet cannot become a `PublicKey` entry. Never quotes the cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellProblem {
+    /// A comma separates keys in `PublicKey`, so a cell must not hold one.
+    HasComma,
+    NotAKey,
+    /// The secret format allows one word as the comment.
+    CommentHasSpaces,
+}
+
+impl std::fmt::Display for CellProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::HasComma => {
+                "holds a comma, which separates keys in PublicKey: put one key per cell"
+            }
+            Self::NotAKey => {
+                "is not an OpenSSH public key: expected TYPE BASE64 [COMMENT] [Updated(YYYYMMDD)=DATE]"
+            }
+            Self::CommentHasSpaces => {
+                "the comment has spaces: the secret format allows one word there (e.g. user@host)"
+            }
+        })
+    }
+}
+
+/// The `PublicKey` entry for a sheet cell `TYPE BASE64 [COMMENT] [Updated(YYYYMMDD)=DATE]`,
+/// with the parts the cell leaves out filled in: a key `existing` (the secret's `PublicKey` value
+/// today) already holds keeps the comment and date stored there, so re-importing a sheet changes
+/// nothing; a new key gets `default_comment` and `today`. What the cell says is used as written.
+pub fn complete_entry(
+    cell: &str,
+    default_comment: &str,
+    existing: &str,
+    today: NaiveDate,
+) -> Result<String, CellProblem> {
+    if cell.contains(',') {
+        return Err(CellProblem::HasComma);
+    }
+    let mut parts: Vec<&str> = cell.split_whitespace().collect();
+    let updated = match parts.last() {
+        Some(last) if has_updated_label(last) => parts.pop(),
+        _ => None,
+    };
+    let (key_type, base64, comment) = match parts.as_slice() {
+        [key_type, base64] => (*key_type, *base64, None),
+        [key_type, base64, comment] => (*key_type, *base64, Some(*comment)),
+        [_] | [] => return Err(CellProblem::NotAKey),
+        _ => return Err(CellProblem::CommentHasSpaces),
+    };
+    let known = existing
+        .split(',')
+        .filter_map(|entry| KeyParts::split(entry).ok())
+        .find(|k| k.key_type == key_type && k.base64 == base64 && has_updated_label(k.updated));
+    let comment = comment
+        .or(known.map(|k| k.comment))
+        .unwrap_or(default_comment);
+    let updated = match updated.or(known.map(|k| k.updated)) {
+        Some(part) => part.to_owned(),
+        None => format!("{UPDATED_LABEL}{}", today.format("%Y%m%d")),
+    };
+    Ok(format!("{key_type} {base64} {comment} {updated}"))
+}
+
+fn has_updated_label(part: &str) -> bool {
+    part.get(..UPDATED_LABEL.len())
+        .is_some_and(|label| label.eq_ignore_ascii_case(UPDATED_LABEL))
 }
 
 /// Bits in a big-endian unsigned integer without leading zero bytes.

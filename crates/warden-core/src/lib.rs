@@ -9,22 +9,28 @@ pub mod admins;
 pub mod cidr;
 pub mod config;
 pub mod email;
-pub mod env;
+pub mod errors;
 pub mod folder;
+pub mod iam;
 pub mod keys;
 pub mod login;
 pub mod notify;
+pub mod password_hash;
 pub mod prefix_lists;
+pub mod registry;
+pub mod secret_validation;
 pub mod text;
+pub mod trigger;
 pub mod user;
+pub mod username;
 pub mod validation;
-pub mod workflow;
 
 #[cfg(test)]
 mod test_support;
 
 pub use admins::{Admin, AdminDirectory};
-pub use config::Rules;
+pub use config::{ConfigError, Env, Rules};
+pub use errors::{ErrorName, Named};
 pub use notify::{Email, EmailKind, finding_digests, finding_recipients, key_expiry_notices};
 pub use user::{
     PLACEHOLDER_KEY, Role, SecretError, SecretKey, UserSecret, username_from_secret_id,

@@ -105,6 +105,20 @@ impl SecretKey {
         SecretKey::Role,
     ];
 
+    /// The keys that describe the user, in DESIGN.md section 2's order: everything but the
+    /// credentials (`Password`, `PasswordHash`). The onboarding sheet has a column for each.
+    pub const DESCRIPTIVE: [SecretKey; 9] = [
+        SecretKey::Name,
+        SecretKey::Email,
+        SecretKey::PublicKey,
+        SecretKey::HomeDirectoryType,
+        SecretKey::HomeDirectoryDetails,
+        SecretKey::GroupAdmin,
+        SecretKey::Role,
+        SecretKey::Ip,
+        SecretKey::Ipv6,
+    ];
+
     /// The key as spelled in the JSON object.
     pub fn as_str(self) -> &'static str {
         match self {

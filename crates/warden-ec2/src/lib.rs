@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use warden_core::{ErrorName, Named};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -16,12 +17,6 @@ use aws_sdk_ec2::types::{AddPrefixListEntry, ManagedPrefixList, RemovePrefixList
 use ipnet::IpNet;
 use warden_core::prefix_lists::report::Calls;
 use warden_core::prefix_lists::{AddressFamily, ListEntry, ListInfo, NewEntry, PrefixList};
-
-/// Loads the shared AWS configuration once per cold start (standard environment, including
-/// `AWS_ENDPOINT_URL`, which is how the local stack points the functions at moto).
-pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
 
 /// EC2 pages prefix lists and their entries at most 100 at a time.
 const PAGE_SIZE: i32 = 100;
@@ -60,21 +55,23 @@ pub enum Ec2Error {
     },
 }
 
-impl Ec2Error {
+impl Named for Ec2Error {
     /// The stable error name a Lambda reports; the state machine's Retry/Catch match on it.
-    pub fn name(&self) -> &'static str {
+    fn name(&self) -> ErrorName {
         match self {
-            Self::VersionMismatch { .. } => "PrefixListVersionMismatch",
-            Self::Busy { .. } => "PrefixListBusy",
-            Self::Full { .. } => "PrefixListFull",
-            Self::InvalidModification { .. } => "InvalidPrefixListModification",
-            Self::NotFound { .. } => "PrefixListNotFound",
-            Self::Throttled { .. } => "Ec2Throttled",
-            Self::AccessDenied { .. } => "Ec2AccessDenied",
-            Self::Service { .. } => "Ec2Unavailable",
+            Self::VersionMismatch { .. } => ErrorName::PrefixListVersionMismatch,
+            Self::Busy { .. } => ErrorName::PrefixListBusy,
+            Self::Full { .. } => ErrorName::PrefixListFull,
+            Self::InvalidModification { .. } => ErrorName::InvalidPrefixListModification,
+            Self::NotFound { .. } => ErrorName::PrefixListNotFound,
+            Self::Throttled { .. } => ErrorName::Ec2Throttled,
+            Self::AccessDenied { .. } => ErrorName::Ec2AccessDenied,
+            Self::Service { .. } => ErrorName::Ec2Unavailable,
         }
     }
+}
 
+impl Ec2Error {
     fn from_sdk<E, R>(operation: &'static str, list: &str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -213,7 +213,8 @@ async fn ec2_error_codes_become_the_named_errors_the_state_machine_handles() {
             .await
             .unwrap_err();
 
-        assert_eq!(err.name(), name, "{code}: {err}");
+        assert_eq!(err.name().as_str(), name, "{code}: {err}");
+        assert!(warden_core::registry::EC2_ERRORS.contains(&err.name()));
     }
 }
 
@@ -241,7 +242,7 @@ async fn request_limit_exceeded_is_retried_by_the_sdk_then_named() {
         .modify("pl-a", "n", 1, Change::Add(&[new("1.1.1.1/32")]))
         .await
         .unwrap_err();
-    assert_eq!(err.name(), "Ec2Throttled");
+    assert_eq!(err.name().as_str(), "Ec2Throttled");
     assert_eq!(always.num_calls(), 3, "the SDK's three attempts");
 }
 
@@ -253,5 +254,5 @@ async fn reading_a_list_that_is_gone_is_not_found() {
 
     let err = lists.read("pl-gone").await.unwrap_err();
 
-    assert_eq!(err.name(), "PrefixListNotFound");
+    assert_eq!(err.name().as_str(), "PrefixListNotFound");
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_core::prefix_lists::{AddFit, ListWork, NewEntry, Readiness, Step, fit_additions};
+use warden_core::{ErrorName, Named};
 use warden_ec2::{Change, Ec2Error, PrefixLists};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +28,20 @@ enum AddError {
     NotAnAddition(String),
 }
 
+impl Named for AddError {
+    fn name(&self) -> ErrorName {
+        match self {
+            AddError::Ec2(e) => e.name(),
+            AddError::Busy(_) => ErrorName::PrefixListBusy,
+            AddError::Unusable { .. } => ErrorName::PrefixListUnusable,
+            AddError::NotAnAddition(_) => ErrorName::UnsupportedInput,
+        }
+    }
+}
+
 impl From<AddError> for Diagnostic {
     fn from(err: AddError) -> Self {
-        let error_type = match &err {
-            AddError::Ec2(e) => e.name(),
-            AddError::Busy(_) => "PrefixListBusy",
-            AddError::Unusable { .. } => "PrefixListUnusable",
-            AddError::NotAnAddition(_) => "UnsupportedInput",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -143,8 +146,8 @@ fn record(work: &mut ListWork, fit: AddFit, version: Option<i64>) {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let ec2 = PrefixLists::from_config(&warden_ec2::load_aws_config().await);
+    warden_lambda::init_logging();
+    let ec2 = PrefixLists::from_config(&warden_lambda::aws_config().await);
     run(service_fn(|event| handler(&ec2, event))).await
 }
 

@@ -277,3 +277,26 @@ async fn a_step_that_is_not_an_addition_is_refused() {
     assert_eq!(Diagnostic::from(err).error_type, "UnsupportedInput");
     assert_eq!(fake.accepted_writes(), 0);
 }
+
+#[test]
+fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+    use warden_core::Named;
+    let listed = warden_core::registry::function("add-prefix-list-entries").unwrap();
+    let errors = [
+        AddError::Busy("pl-a".into()),
+        AddError::Unusable {
+            id: "pl-a".into(),
+            state: "delete-complete".into(),
+        },
+        AddError::NotAnAddition("pl-a".into()),
+        AddError::Ec2(Ec2Error::NotFound {
+            list: "pl-a".into(),
+        }),
+    ];
+    for err in &errors {
+        assert!(listed.reports(err.name()), "{}", err.name());
+    }
+    for name in warden_core::registry::EC2_ERRORS {
+        assert!(listed.reports(*name), "{name}");
+    }
+}

@@ -1,22 +1,13 @@
 //! Write the emails: one findings digest per recipient set (DESIGN.md section 4) and, on the
 //! weekly run, the source-system SSH key expiry notices. Pure: no AWS call.
 
-use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
+use std::convert::Infallible;
 use warden_core::notify::EmailKind;
-use warden_core::workflow::{self, DigestInput, Digests};
-
-/// Writing emails cannot fail; a malformed input is rejected by the runtime's deserialiser.
-#[derive(Debug, thiserror::Error)]
-enum BuildDigestsError {}
-
-impl From<BuildDigestsError> for Diagnostic {
-    fn from(err: BuildDigestsError) -> Self {
-        match err {}
-    }
-}
+use warden_core::secret_validation::{self, DigestInput, Digests};
 
 fn build(input: &DigestInput, excluded: &[String]) -> Digests {
-    let digests = workflow::emails_for(input, excluded);
+    let digests = secret_validation::emails_for(input, excluded);
     let notices = digests
         .emails
         .iter()
@@ -33,11 +24,12 @@ fn build(input: &DigestInput, excluded: &[String]) -> Digests {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let excluded = warden_core::env::list("EXCLUDED_USERS");
+    warden_lambda::init_logging();
+    // Writing emails cannot fail; a malformed input is rejected by the runtime's deserialiser.
+    let excluded = warden_lambda::env().excluded_users();
     run(service_fn(|event: LambdaEvent<DigestInput>| {
         let digests = build(&event.payload, &excluded);
-        async move { Ok::<_, BuildDigestsError>(digests) }
+        async move { Ok::<_, Infallible>(digests) }
     }))
     .await
 }

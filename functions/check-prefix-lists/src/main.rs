@@ -7,6 +7,7 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_core::prefix_lists::report::FamilyRun;
 use warden_core::prefix_lists::{Readiness, StepFailure};
+use warden_core::{ErrorName, Named};
 use warden_ec2::{Ec2Error, PrefixLists};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,16 +18,18 @@ enum CheckError {
     Busy(String),
 }
 
+impl Named for CheckError {
+    fn name(&self) -> ErrorName {
+        match self {
+            CheckError::Ec2(e) => e.name(),
+            CheckError::Busy(_) => ErrorName::PrefixListBusy,
+        }
+    }
+}
+
 impl From<CheckError> for Diagnostic {
     fn from(err: CheckError) -> Self {
-        let error_type = match &err {
-            CheckError::Ec2(e) => e.name(),
-            CheckError::Busy(_) => "PrefixListBusy",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -84,8 +87,8 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let ec2 = PrefixLists::from_config(&warden_ec2::load_aws_config().await);
+    warden_lambda::init_logging();
+    let ec2 = PrefixLists::from_config(&warden_lambda::aws_config().await);
     run(service_fn(|event| handler(&ec2, event))).await
 }
 
@@ -187,5 +190,23 @@ mod tests {
 
         assert_eq!(rule.num_calls(), 0);
         assert_eq!(run.reads, 0);
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        use warden_core::Named;
+        let listed = warden_core::registry::function("check-prefix-lists").unwrap();
+        let errors = [
+            CheckError::Busy("pl-a".into()),
+            CheckError::Ec2(Ec2Error::NotFound {
+                list: "pl-a".into(),
+            }),
+        ];
+        for err in &errors {
+            assert!(listed.reports(err.name()), "{}", err.name());
+        }
+        for name in warden_core::registry::EC2_READ_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
     }
 }

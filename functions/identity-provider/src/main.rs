@@ -17,8 +17,8 @@ use chrono::NaiveDate;
 use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 use warden_aws::secrets::{SecretText, SecretsError, UserSecrets};
-use warden_core::env::{self, ConfigError};
-use warden_core::login::{self, Decision, DenyReason, LoginPolicy, LoginRequest, Protocol};
+use warden_core::Named;
+use warden_core::login::{self, Decision, DenyReason, LoginPolicy, LoginRequest};
 use warden_core::text::escape_unsafe;
 
 use event::Shape;
@@ -113,7 +113,7 @@ fn log(outcome: &Outcome, elapsed: Duration) {
             elapsed_ms, "Login granted"
         ),
         Decision::Denied(reason) => {
-            let error = outcome.error.as_ref().map_or("-", SecretsError::name);
+            let error = outcome.error.as_ref().map_or("-", |e| e.name().as_str());
             let error_detail = outcome.error.as_ref().map(ToString::to_string);
             let error_detail = field(error_detail.as_deref(), 300);
             if matches!(
@@ -137,57 +137,6 @@ fn log(outcome: &Outcome, elapsed: Duration) {
     }
 }
 
-/// The login policy from the environment: the shared rules (`TRANSFER_ROLE_ARN`,
-/// `MIN_RSA_BITS`, `MIN_IPV4_PREFIX_LEN`, `MIN_IPV6_PREFIX_LEN`), `KEY_MAX_AGE_MONTHS`
-/// (default 12; `0` or `off` switches the limit off), `ALLOWED_PROTOCOLS` (default `SFTP`; `FTP`
-/// is refused, it sends passwords in clear), `SESSION_POLICY` (`on`/`off`, default on) and
-/// `HOME_BUCKETS` (when set, home folders must lie in these buckets).
-fn policy_from_env() -> Result<LoginPolicy, ConfigError> {
-    let defaults = LoginPolicy::default();
-    let invalid = |name: &str, value: String, expected| ConfigError {
-        name: name.to_owned(),
-        value,
-        expected,
-    };
-    let key_max_age_months = match env::var("KEY_MAX_AGE_MONTHS") {
-        None => defaults.key_max_age_months,
-        Some(v) if v.eq_ignore_ascii_case("off") || v == "0" => None,
-        Some(v) => Some(v.parse().map_err(|_| {
-            invalid(
-                "KEY_MAX_AGE_MONTHS",
-                v,
-                "a whole number of months, or 0/off",
-            )
-        })?),
-    };
-    let protocols = match env::list("ALLOWED_PROTOCOLS") {
-        names if names.is_empty() => defaults.protocols,
-        names => names
-            .into_iter()
-            .map(|name| match Protocol::parse(&name) {
-                Some(protocol) if protocol != Protocol::Ftp => Ok(protocol),
-                _ => Err(invalid(
-                    "ALLOWED_PROTOCOLS",
-                    name,
-                    "SFTP and/or FTPS (FTP sends passwords in clear)",
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let session_policy = match env::var("SESSION_POLICY").as_deref() {
-        None | Some("on") => true,
-        Some("off") => false,
-        Some(other) => return Err(invalid("SESSION_POLICY", other.to_owned(), "on or off")),
-    };
-    Ok(LoginPolicy {
-        rules: env::rules()?,
-        key_max_age_months,
-        protocols,
-        session_policy,
-        buckets: env::list("HOME_BUCKETS"),
-    })
-}
-
 /// A login must be answered well inside Transfer's and API Gateway's limits: a slow Secrets
 /// Manager becomes a denial, not a hung login.
 fn lookup_timeouts() -> TimeoutConfig {
@@ -200,15 +149,16 @@ fn lookup_timeouts() -> TimeoutConfig {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let policy = policy_from_env()?;
-    let aws = warden_aws::load_aws_config().await;
+    warden_lambda::init_logging();
+    let env = warden_lambda::env();
+    let policy = env.login_policy()?;
+    let aws = warden_lambda::aws_config().await;
     let config = aws_sdk_secretsmanager::config::Builder::from(&aws)
         .timeout_config(lookup_timeouts())
         .build();
     let secrets = UserSecrets::new(
         aws_sdk_secretsmanager::Client::from_conf(config),
-        env::secret_prefix(),
+        env.secret_prefix(),
     );
     run(service_fn(|event| handler(&secrets, &policy, event))).await
 }

@@ -623,7 +623,7 @@ async fn throttling_is_retried_then_denied_with_the_error_named() {
         Some(&DenyReason::SecretUnreadable)
     );
     assert_eq!(
-        outcome.error.as_ref().map(SecretsError::name),
+        outcome.error.as_ref().map(|e| e.name().as_str()),
         Some("SecretsThrottled")
     );
     assert_eq!(rule.num_calls(), 3);
@@ -645,7 +645,7 @@ async fn access_denied_is_a_denial_with_the_error_named() {
         Some(&DenyReason::SecretUnreadable)
     );
     assert_eq!(
-        outcome.error.as_ref().map(SecretsError::name),
+        outcome.error.as_ref().map(|e| e.name().as_str()),
         Some("SecretsAccessDenied")
     );
     assert_eq!(rule.num_calls(), 1);

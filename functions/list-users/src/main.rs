@@ -5,7 +5,9 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 use warden_aws::secrets::{SecretsError, UserSecrets};
-use warden_core::workflow::{self, Plan, RequestError};
+use warden_core::secret_validation::{self, Plan};
+use warden_core::trigger::{self, RequestError};
+use warden_core::{ErrorName, Named};
 
 #[derive(Debug, thiserror::Error)]
 enum ListUsersError {
@@ -15,17 +17,19 @@ enum ListUsersError {
     Secrets(#[from] SecretsError),
 }
 
+impl Named for ListUsersError {
+    fn name(&self) -> ErrorName {
+        match self {
+            ListUsersError::Request(RequestError::NotAnSftpUser(_)) => ErrorName::NotAnSftpUser,
+            ListUsersError::Request(RequestError::Unsupported(_)) => ErrorName::UnsupportedInput,
+            ListUsersError::Secrets(e) => e.name(),
+        }
+    }
+}
+
 impl From<ListUsersError> for Diagnostic {
     fn from(err: ListUsersError) -> Self {
-        let error_type = match &err {
-            ListUsersError::Request(RequestError::NotAnSftpUser(_)) => "NotAnSftpUser",
-            ListUsersError::Request(RequestError::Unsupported(_)) => "UnsupportedInput",
-            ListUsersError::Secrets(e) => e.name(),
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -38,10 +42,10 @@ async fn handler(
     config: &Config,
     event: LambdaEvent<Value>,
 ) -> Result<Plan, ListUsersError> {
-    let request = workflow::request_from_event(&event.payload, secrets.prefix())?;
+    let request = trigger::request_from_event(&event.payload, secrets.prefix())?;
     let usernames = secrets.list_usernames().await?;
     let today = chrono::Utc::now().date_naive();
-    let plan = workflow::plan(
+    let plan = secret_validation::plan(
         request,
         secrets.prefix(),
         usernames,
@@ -61,12 +65,13 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    warden_lambda::init_logging();
+    let env = warden_lambda::env();
     let config = Config {
-        excluded: warden_core::env::list("EXCLUDED_USERS"),
+        excluded: env.excluded_users(),
     };
-    let aws = warden_aws::load_aws_config().await;
-    let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
+    let aws = warden_lambda::aws_config().await;
+    let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
     run(service_fn(|event| handler(&secrets, &config, event))).await
 }
 
@@ -79,7 +84,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
     use lambda_runtime::Context;
     use serde_json::json;
-    use warden_core::workflow::Scope;
+    use warden_core::trigger::Scope;
 
     fn secrets(names: &'static [&'static str]) -> (UserSecrets, aws_smithy_mocks::Rule) {
         let rule = mock!(Client::list_secrets).then_output(move || {
@@ -132,5 +137,22 @@ mod tests {
 
         assert_eq!(Diagnostic::from(err).error_type, "NotAnSftpUser");
         assert_eq!(rule.num_calls(), 0);
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        use warden_core::Named;
+        let listed = warden_core::registry::function("list-users").unwrap();
+        let errors = [
+            ListUsersError::Request(RequestError::NotAnSftpUser("SFTP-x".into())),
+            ListUsersError::Request(RequestError::Unsupported("x".into())),
+            ListUsersError::Secrets(SecretsError::BatchTooLarge(21)),
+        ];
+        for err in &errors {
+            assert!(listed.reports(err.name()), "{}", err.name());
+        }
+        for name in warden_core::registry::SECRETS_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
     }
 }

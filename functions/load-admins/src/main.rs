@@ -6,6 +6,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
 use warden_core::admins::AdminDirectory;
+use warden_core::{ErrorName, Named};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,16 +22,18 @@ enum LoadAdminsError {
     AdminUnreadable(String),
 }
 
+impl Named for LoadAdminsError {
+    fn name(&self) -> ErrorName {
+        match self {
+            LoadAdminsError::Secrets(e) => e.name(),
+            LoadAdminsError::AdminUnreadable(_) => ErrorName::AdminUnreadable,
+        }
+    }
+}
+
 impl From<LoadAdminsError> for Diagnostic {
     fn from(err: LoadAdminsError) -> Self {
-        let error_type = match &err {
-            LoadAdminsError::Secrets(e) => e.name(),
-            LoadAdminsError::AdminUnreadable(_) => "AdminUnreadable",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -71,9 +74,10 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let aws = warden_aws::load_aws_config().await;
-    let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
+    warden_lambda::init_logging();
+    let env = warden_lambda::env();
+    let aws = warden_lambda::aws_config().await;
+    let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
     run(service_fn(|event| handler(&secrets, event))).await
 }
 
@@ -156,5 +160,21 @@ mod tests {
                 .error_message
                 .contains("PaymentsAdmin (DecryptionFailure)")
         );
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        use warden_core::Named;
+        let listed = warden_core::registry::function("load-admins").unwrap();
+        let errors = [
+            LoadAdminsError::AdminUnreadable("Admin1".into()),
+            LoadAdminsError::Secrets(SecretsError::BatchTooLarge(21)),
+        ];
+        for err in &errors {
+            assert!(listed.reports(err.name()), "{}", err.name());
+        }
+        for name in warden_core::registry::SECRETS_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
     }
 }

@@ -10,21 +10,23 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use serde_json::Value;
-use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
+use warden_aws::secrets::{SecretsError, UserSecrets};
+use warden_aws::throttle_backoff;
 use warden_core::admins::AdminDirectory;
-use warden_core::env::ConfigError;
 use warden_core::prefix_lists::report::FamilyRun;
 use warden_core::prefix_lists::{
-    AddressFamily, DEFAULT_MARKER, DEFAULT_MAX_REMOVAL_SHARE, Desired, PlanSettings, PrefixList,
-    Readiness, Step, Withheld, plan_family,
+    AddressFamily, Desired, PlanSettings, PrefixList, Readiness, Step, Withheld, plan_family,
 };
+use warden_core::trigger::{self, RequestError};
 use warden_core::user::Role;
-use warden_core::workflow::{self, RequestError};
-use warden_core::{Rules, text};
+use warden_core::{ErrorName, Named, Rules, text};
 use warden_ec2::{Ec2Error, PrefixLists};
 
 /// Step Functions passes at most 256 KiB between states; the plan must leave room for the rest.
 const MAX_PLAN_BYTES: usize = 200 * 1024;
+/// `BatchGetSecretValue` calls in flight at once: 50,000 users are 2,500 calls, about 80 s at
+/// 150 ms a call four at a time, well inside the function's timeout and Secrets Manager's rate.
+const READ_CONCURRENCY: usize = 4;
 /// Unreadable users named in the output (the rest are counted).
 const MAX_UNREADABLE_NAMED: usize = 50;
 
@@ -55,48 +57,30 @@ enum PlanError {
     TooLarge(usize),
 }
 
-impl From<PlanError> for Diagnostic {
-    fn from(err: PlanError) -> Self {
-        let error_type = match &err {
-            PlanError::Request(RequestError::NotAnSftpUser(_)) => "NotAnSftpUser",
+impl Named for PlanError {
+    fn name(&self) -> ErrorName {
+        match self {
+            PlanError::Request(RequestError::NotAnSftpUser(_)) => ErrorName::NotAnSftpUser,
             PlanError::Request(RequestError::Unsupported(_)) | PlanError::BadShare(_) => {
-                "UnsupportedInput"
+                ErrorName::UnsupportedInput
             }
             PlanError::Secrets(e) => e.name(),
             PlanError::Ec2(e) => e.name(),
-            PlanError::Busy(_) => "PrefixListBusy",
-            PlanError::TooLarge(_) => "PlanTooLarge",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
+            PlanError::Busy(_) => ErrorName::PrefixListBusy,
+            PlanError::TooLarge(_) => ErrorName::PlanTooLarge,
         }
+    }
+}
+
+impl From<PlanError> for Diagnostic {
+    fn from(err: PlanError) -> Self {
+        warden_lambda::diagnostic(&err)
     }
 }
 
 struct Config {
-    marker: String,
-    max_removal_share: f64,
+    settings: PlanSettings,
     rules: Rules,
-}
-
-impl Config {
-    fn from_env() -> Result<Config, ConfigError> {
-        use warden_core::env::{parse, var};
-        let share: Option<f64> = parse("MAX_REMOVAL_SHARE", "a share from 0 to 1, e.g. 0.5")?;
-        if let Some(bad) = share.filter(|s| !(0.0..=1.0).contains(s)) {
-            return Err(ConfigError {
-                name: "MAX_REMOVAL_SHARE".into(),
-                value: bad.to_string(),
-                expected: "a share from 0 to 1, e.g. 0.5",
-            });
-        }
-        Ok(Config {
-            marker: var("PREFIX_LIST_MARKER").unwrap_or_else(|| DEFAULT_MARKER.to_owned()),
-            max_removal_share: share.unwrap_or(DEFAULT_MAX_REMOVAL_SHARE),
-            rules: warden_core::env::rules()?,
-        })
-    }
 }
 
 /// An operator may lift the removal cap for one run (`{"mode": "all", "maxRemovalShare": 1}`)
@@ -122,10 +106,10 @@ async fn handler(
     event: LambdaEvent<PlanRequest>,
 ) -> Result<FamilyRun, PlanError> {
     let PlanRequest { family, input } = event.payload;
-    let request = workflow::request_from_event(&input, secrets.prefix())?;
+    let request = trigger::request_from_event(&input, secrets.prefix())?;
     let settings = PlanSettings {
-        marker: config.marker.clone(),
-        max_removal_share: share_override(&input)?.unwrap_or(config.max_removal_share),
+        max_removal_share: share_override(&input)?.unwrap_or(config.settings.max_removal_share),
+        ..config.settings.clone()
     };
     let mut run = FamilyRun::new(family);
     run.trigger = Some(request.trigger);
@@ -134,8 +118,12 @@ async fn handler(
     // Every user counts, whatever the trigger: the lists hold the union of all users' CIDRs.
     let mut desired = Desired::default();
     let mut super_admin_secrets = Vec::new();
-    for chunk in secrets.list_usernames().await?.chunks(BATCH_READ_LIMIT) {
-        match secrets.read_batch(chunk).await {
+    let usernames = secrets.list_usernames().await?;
+    let reads = secrets
+        .read_many(&usernames, READ_CONCURRENCY, throttle_backoff())
+        .await;
+    for (chunk, read) in reads {
+        match read {
             Ok(batch) => {
                 run.secret_reads += batch.calls;
                 for secret in &batch.secrets {
@@ -152,11 +140,11 @@ async fn handler(
                         .map(|e| format!("{} ({})", e.username, e.error)),
                 );
             }
-            // The SDK has retried already; these users' CIDRs are unknown for this run.
+            // Retried already; these users' CIDRs are unknown for this run.
             Err(e) => {
                 run.secret_reads += 1;
                 tracing::error!(
-                    error = e.name(),
+                    error = %e.name(),
                     users = chunk.len(),
                     "A batch of secrets could not be read: {e}"
                 );
@@ -257,10 +245,14 @@ fn log_plan(run: &FamilyRun) {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let aws = warden_aws::load_aws_config().await;
-    let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
+    warden_lambda::init_logging();
+    let env = warden_lambda::env();
+    let config = Config {
+        settings: env.plan_settings()?,
+        rules: env.rules()?,
+    };
+    let aws = warden_lambda::aws_config().await;
+    let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
     let ec2 = PrefixLists::from_config(&aws);
     run(service_fn(|event| handler(&ec2, &secrets, &config, event))).await
 }

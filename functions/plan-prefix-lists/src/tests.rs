@@ -140,8 +140,10 @@ fn v4_entries() -> Rule {
 
 fn config() -> Config {
     Config {
-        marker: "AUTOMATED_PREFIX".into(),
-        max_removal_share: 0.5,
+        settings: PlanSettings {
+            marker: "AUTOMATED_PREFIX".into(),
+            max_removal_share: 0.5,
+        },
         rules: Rules::default(),
     }
 }
@@ -193,7 +195,7 @@ async fn a_weekly_run_plans_the_managed_lists_from_every_users_secret() {
     .await
     .unwrap();
 
-    assert_eq!(run.trigger, Some(workflow::Trigger::Schedule));
+    assert_eq!(run.trigger, Some(trigger::Trigger::Schedule));
     let ids: Vec<&str> = run.plan.lists.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["pl-v4"], "only the managed IPv4 list");
     assert_eq!(
@@ -330,7 +332,7 @@ async fn a_secret_change_event_plans_for_every_user() {
         .await
         .unwrap();
 
-    assert_eq!(run.trigger, Some(workflow::Trigger::SecretChange));
+    assert_eq!(run.trigger, Some(trigger::Trigger::SecretChange));
     assert_eq!(
         run.event.as_deref(),
         Some("PutSecretValue of SFTP/nab-feeds")
@@ -378,7 +380,10 @@ async fn the_removal_cap_refuses_a_run_unless_an_operator_lifts_it() {
     );
     let (ec2, secrets) = clients(&[&listing, &values], &[&described, &entries]);
     let strict = Config {
-        max_removal_share: 0.0,
+        settings: PlanSettings {
+            max_removal_share: 0.0,
+            ..config().settings
+        },
         ..config()
     };
 
@@ -467,4 +472,30 @@ async fn a_store_wide_outage_names_a_few_users_and_counts_the_rest() {
         run.plan.lists[0].pending.is_empty(),
         "nothing removed, nothing known to add"
     );
+}
+
+#[test]
+fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+    use warden_core::Named;
+    let listed = warden_core::registry::function("plan-prefix-lists").unwrap();
+    let errors = [
+        PlanError::Request(RequestError::NotAnSftpUser("SFTP-x".into())),
+        PlanError::Request(RequestError::Unsupported("x".into())),
+        PlanError::BadShare("2".into()),
+        PlanError::Busy("pl-a".into()),
+        PlanError::TooLarge(300_000),
+        PlanError::Secrets(SecretsError::BatchTooLarge(21)),
+        PlanError::Ec2(Ec2Error::NotFound {
+            list: "pl-a".into(),
+        }),
+    ];
+    for err in &errors {
+        assert!(listed.reports(err.name()), "{}", err.name());
+    }
+    for name in warden_core::registry::SECRETS_ERRORS {
+        assert!(listed.reports(*name), "{name}");
+    }
+    for name in warden_core::registry::EC2_READ_ERRORS {
+        assert!(listed.reports(*name), "{name}");
+    }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_core::prefix_lists::{ListWork, Readiness, Step};
+use warden_core::{ErrorName, Named};
 use warden_ec2::{Change, Ec2Error, PrefixLists};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +27,20 @@ enum RemoveError {
     NotARemoval(String),
 }
 
+impl Named for RemoveError {
+    fn name(&self) -> ErrorName {
+        match self {
+            RemoveError::Ec2(e) => e.name(),
+            RemoveError::Busy(_) => ErrorName::PrefixListBusy,
+            RemoveError::Unusable { .. } => ErrorName::PrefixListUnusable,
+            RemoveError::NotARemoval(_) => ErrorName::UnsupportedInput,
+        }
+    }
+}
+
 impl From<RemoveError> for Diagnostic {
     fn from(err: RemoveError) -> Self {
-        let error_type = match &err {
-            RemoveError::Ec2(e) => e.name(),
-            RemoveError::Busy(_) => "PrefixListBusy",
-            RemoveError::Unusable { .. } => "PrefixListUnusable",
-            RemoveError::NotARemoval(_) => "UnsupportedInput",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -118,8 +121,8 @@ fn log_removed(work: &ListWork, cidrs: &[IpNet], version: i64) {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let ec2 = PrefixLists::from_config(&warden_ec2::load_aws_config().await);
+    warden_lambda::init_logging();
+    let ec2 = PrefixLists::from_config(&warden_lambda::aws_config().await);
     run(service_fn(|event| handler(&ec2, event))).await
 }
 

@@ -219,3 +219,26 @@ async fn throttling_beyond_the_sdks_retries_is_named_then_converges() {
     assert!(fake.cidrs("pl-a").is_empty());
     assert!(done.pending.is_empty());
 }
+
+#[test]
+fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+    use warden_core::Named;
+    let listed = warden_core::registry::function("remove-prefix-list-entries").unwrap();
+    let errors = [
+        RemoveError::Busy("pl-a".into()),
+        RemoveError::Unusable {
+            id: "pl-a".into(),
+            state: "delete-complete".into(),
+        },
+        RemoveError::NotARemoval("pl-a".into()),
+        RemoveError::Ec2(Ec2Error::NotFound {
+            list: "pl-a".into(),
+        }),
+    ];
+    for err in &errors {
+        assert!(listed.reports(err.name()), "{}", err.name());
+    }
+    for name in warden_core::registry::EC2_ERRORS {
+        assert!(listed.reports(*name), "{name}");
+    }
+}

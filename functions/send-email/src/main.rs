@@ -6,7 +6,8 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_aws::email::{EmailError, Mailer, OutgoingEmail};
 use warden_core::notify::Email;
-use warden_core::workflow::SendOutcome;
+use warden_core::secret_validation::SendOutcome;
+use warden_core::{ErrorName, Named};
 
 #[derive(Debug, thiserror::Error)]
 enum SendEmailError {
@@ -14,13 +15,17 @@ enum SendEmailError {
     Email(#[from] EmailError),
 }
 
+impl Named for SendEmailError {
+    fn name(&self) -> ErrorName {
+        match self {
+            SendEmailError::Email(e) => e.name(),
+        }
+    }
+}
+
 impl From<SendEmailError> for Diagnostic {
     fn from(err: SendEmailError) -> Self {
-        let SendEmailError::Email(e) = &err;
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -36,7 +41,7 @@ async fn handler(
         body: &email.body,
     };
     let message_id = mailer.send(&outgoing).await.inspect_err(|e| {
-        tracing::error!(error = e.name(), to = ?email.to, subject = %email.subject, "Email not sent: {e}");
+        tracing::error!(error = %e.name(), to = ?email.to, subject = %email.subject, "Email not sent: {e}");
     })?;
     tracing::info!(to = ?email.to, cc = ?email.cc, subject = %email.subject, %message_id, "Email sent");
     Ok(SendOutcome {
@@ -51,10 +56,9 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let sender = warden_core::env::var("SENDER_EMAIL")
-        .ok_or("SENDER_EMAIL must name a verified SES identity")?;
-    let aws = warden_aws::load_aws_config().await;
+    warden_lambda::init_logging();
+    let sender = warden_lambda::env().required("SENDER_EMAIL", "a verified SES identity")?;
+    let aws = warden_lambda::aws_config().await;
     let mailer = Mailer::from_config(&aws, sender);
     run(service_fn(|event| handler(&mailer, event))).await
 }
@@ -136,5 +140,18 @@ mod tests {
         assert_eq!(diagnostic.error_type, "EmailRejected");
         assert!(diagnostic.error_message.contains("not verified"));
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        use warden_core::Named;
+        let listed = warden_core::registry::function("send-email").unwrap();
+        let errors = [SendEmailError::Email(EmailError::NoRecipients)];
+        for err in &errors {
+            assert!(listed.reports(err.name()), "{}", err.name());
+        }
+        for name in warden_core::registry::EMAIL_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
     }
 }

@@ -8,9 +8,12 @@
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sfn::primitives::DateTime;
+use backon::Retryable;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Serialize;
 use serde_json::Value;
+use warden_aws::throttle_backoff;
+use warden_core::{ErrorName, Named};
 
 /// Step Functions execution names: at most 80 characters of `A-Za-z0-9-_`.
 const MAX_NAME: usize = 80;
@@ -32,17 +35,19 @@ enum StartRunsError {
     },
 }
 
+impl Named for StartRunsError {
+    fn name(&self) -> ErrorName {
+        match self {
+            StartRunsError::EventWithoutId => ErrorName::EventWithoutId,
+            StartRunsError::Throttled(_) => ErrorName::StatesThrottled,
+            StartRunsError::NotStarted { .. } => ErrorName::ExecutionNotStarted,
+        }
+    }
+}
+
 impl From<StartRunsError> for Diagnostic {
     fn from(err: StartRunsError) -> Self {
-        let error_type = match &err {
-            StartRunsError::EventWithoutId => "EventWithoutId",
-            StartRunsError::Throttled(_) => "StatesThrottled",
-            StartRunsError::NotStarted { .. } => "ExecutionNotStarted",
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -96,12 +101,18 @@ async fn handler(
     for arn in state_machines {
         let name = execution_name(arn, id);
         let asked_at = DateTime::from(std::time::SystemTime::now());
-        match sfn
-            .start_execution()
-            .state_machine_arn(arn)
-            .name(&name)
-            .input(&input)
-            .send()
+        let start = || {
+            sfn.start_execution()
+                .state_machine_arn(arn)
+                .name(&name)
+                .input(&input)
+                .send()
+        };
+        // Throttling that outlasts the SDK's own retries is retried again with backoff before
+        // the event is handed back to EventBridge's retry policy.
+        match start
+            .retry(throttle_backoff())
+            .when(|e| e.code() == Some("ThrottlingException"))
             .await
         {
             Ok(out) if started_before(out.start_date(), &asked_at) => result.duplicates.push(name),
@@ -126,12 +137,12 @@ async fn handler(
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let state_machines = warden_core::env::list("STATE_MACHINE_ARNS");
+    warden_lambda::init_logging();
+    let state_machines = warden_lambda::env().list("STATE_MACHINE_ARNS");
     if state_machines.is_empty() {
         return Err("STATE_MACHINE_ARNS must list the state machines to start".into());
     }
-    let aws = warden_aws::load_aws_config().await;
+    let aws = warden_lambda::aws_config().await;
     let sfn = Client::new(&aws);
     run(service_fn(|event| handler(&sfn, &state_machines, event))).await
 }
@@ -252,5 +263,22 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_eq!(execution_name(SYNC, "abc"), "prefix-list-sync-abc");
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        use warden_core::Named;
+        let listed = warden_core::registry::function("start-runs").unwrap();
+        let errors = [
+            StartRunsError::EventWithoutId,
+            StartRunsError::Throttled("sm".into()),
+            StartRunsError::NotStarted {
+                state_machine: "sm".into(),
+                message: "m".into(),
+            },
+        ];
+        for err in &errors {
+            assert!(listed.reports(err.name()), "{}", err.name());
+        }
     }
 }

@@ -2,19 +2,12 @@
 //! (per list what was added and removed, what fits nowhere, the EC2 calls made, the problems)
 //! and, when anything needs a person, the email to the SuperAdmins. No AWS call.
 
-use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
+use std::convert::Infallible;
 use warden_core::prefix_lists::report::{SummaryInput, SyncReport, summarise};
 
-#[derive(Debug, thiserror::Error)]
-enum SummariseError {}
-
-impl From<SummariseError> for Diagnostic {
-    fn from(err: SummariseError) -> Self {
-        match err {}
-    }
-}
-
-async fn handler(event: LambdaEvent<SummaryInput>) -> Result<SyncReport, SummariseError> {
+/// Summarising cannot fail; a malformed input is rejected by the runtime's deserialiser.
+async fn handler(event: LambdaEvent<SummaryInput>) -> Result<SyncReport, Infallible> {
     let report = summarise(&event.payload);
     let summary = &report.summary;
     for list in &summary.lists {
@@ -45,7 +38,7 @@ async fn handler(event: LambdaEvent<SummaryInput>) -> Result<SyncReport, Summari
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    warden_lambda::init_logging();
     run(service_fn(handler)).await
 }
 

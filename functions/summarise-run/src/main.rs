@@ -1,21 +1,12 @@
 //! Summarise the run: the execution output an operator reads — users checked, findings per
 //! rule, emails sent, and every problem. Pure: no AWS call.
 
-use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
-use warden_core::workflow::{self, Summary, SummaryInput};
-
-/// Summarising cannot fail; a malformed input is rejected by the runtime's deserialiser.
-#[derive(Debug, thiserror::Error)]
-enum SummariseError {}
-
-impl From<SummariseError> for Diagnostic {
-    fn from(err: SummariseError) -> Self {
-        match err {}
-    }
-}
+use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
+use std::convert::Infallible;
+use warden_core::secret_validation::{self, Summary, SummaryInput};
 
 fn summarise(input: &SummaryInput) -> Summary {
-    let summary = workflow::summarise(input);
+    let summary = secret_validation::summarise(input);
     tracing::info!(
         users_checked = summary.users_checked,
         users_with_findings = summary.users_with_findings.len(),
@@ -29,10 +20,11 @@ fn summarise(input: &SummaryInput) -> Summary {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
+    warden_lambda::init_logging();
+    // Summarising cannot fail; a malformed input is rejected by the runtime's deserialiser.
     run(service_fn(|event: LambdaEvent<SummaryInput>| {
         let summary = summarise(&event.payload);
-        async move { Ok::<_, SummariseError>(summary) }
+        async move { Ok::<_, Infallible>(summary) }
     }))
     .await
 }

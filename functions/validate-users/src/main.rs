@@ -4,8 +4,9 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_aws::secrets::{SecretsError, UserSecrets};
 use warden_core::config::Rules;
+use warden_core::secret_validation::{BatchInput, BatchResult, ReadFailure};
 use warden_core::validation::{Rule, UserReport, validate_user};
-use warden_core::workflow::{BatchInput, BatchResult, ReadFailure};
+use warden_core::{ErrorName, Named};
 
 #[derive(Debug, thiserror::Error)]
 enum ValidateError {
@@ -13,13 +14,17 @@ enum ValidateError {
     Secrets(#[from] SecretsError),
 }
 
+impl Named for ValidateError {
+    fn name(&self) -> ErrorName {
+        match self {
+            ValidateError::Secrets(e) => e.name(),
+        }
+    }
+}
+
 impl From<ValidateError> for Diagnostic {
     fn from(err: ValidateError) -> Self {
-        let ValidateError::Secrets(e) = &err;
-        Diagnostic {
-            error_type: e.name().to_owned(),
-            error_message: err.to_string(),
-        }
+        warden_lambda::diagnostic(&err)
     }
 }
 
@@ -95,10 +100,11 @@ fn log_report(prefix: &str, report: &UserReport) {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing::init_default_subscriber();
-    let rules = warden_core::env::rules()?;
-    let aws = warden_aws::load_aws_config().await;
-    let secrets = UserSecrets::from_config(&aws, warden_core::env::secret_prefix());
+    warden_lambda::init_logging();
+    let env = warden_lambda::env();
+    let rules = env.rules()?;
+    let aws = warden_lambda::aws_config().await;
+    let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
     run(service_fn(|event| handler(&secrets, &rules, event))).await
 }
 

@@ -6,7 +6,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::NaiveDate;
 use lambda_runtime::Context;
 use warden_core::admins::AdminDirectory;
-use warden_core::workflow::Scope;
+use warden_core::trigger::Scope;
 
 const SUPER: &str = include_str!("../../../test-events/users/SFTPSuperAdmin.json");
 const PAYMENTS: &str = include_str!("../../../test-events/users/PaymentsAdmin.json");
@@ -188,5 +188,18 @@ async fn the_result_never_carries_a_password_or_key_material() {
                 assert!(!json.contains(material), "key material leaked: {json}");
             }
         }
+    }
+}
+
+#[test]
+fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+    use warden_core::Named;
+    let listed = warden_core::registry::function("validate-users").unwrap();
+    let errors = [ValidateError::Secrets(SecretsError::BatchTooLarge(21))];
+    for err in &errors {
+        assert!(listed.reports(err.name()), "{}", err.name());
+    }
+    for name in warden_core::registry::SECRETS_ERRORS {
+        assert!(listed.reports(*name), "{name}");
     }
 }

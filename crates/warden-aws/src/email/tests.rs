@@ -182,3 +182,19 @@ async fn a_message_without_recipients_or_with_too_many_is_refused_before_any_cal
     assert!(matches!(over, Err(EmailError::TooManyRecipients(51))));
     assert_eq!(rule.num_calls(), 0);
 }
+
+#[test]
+fn every_error_carries_a_name_the_registry_lists_for_ses() {
+    for err in [
+        EmailError::Throttled(String::new()),
+        EmailError::Rejected(String::new()),
+        EmailError::NoRecipients,
+        EmailError::TooManyRecipients(51),
+        EmailError::Service(String::new()),
+    ] {
+        assert!(
+            warden_core::registry::EMAIL_ERRORS.contains(&err.name()),
+            "{err}"
+        );
+    }
+}

@@ -7,6 +7,7 @@ use aws_sdk_secretsmanager::types::error::InvalidRequestException;
 use aws_sdk_secretsmanager::types::{ApiErrorType, SecretListEntry, SecretValueEntry};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
+use std::time::Duration;
 
 fn listed(name: &str) -> SecretListEntry {
     SecretListEntry::builder().name(name).build()
@@ -227,6 +228,102 @@ async fn a_rejected_batch_request_is_a_service_error_whose_text_holds_no_secret(
     assert!(err.to_string().contains("InvalidRequestException"), "{err}");
 }
 
+fn throttled() -> BatchGetSecretValueError {
+    BatchGetSecretValueError::generic(
+        ErrorMetadata::builder()
+            .code("ThrottlingException")
+            .message("Rate exceeded")
+            .build(),
+    )
+}
+
+fn echo(
+    r: &aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueInput,
+) -> BatchGetSecretValueOutput {
+    let mut out = BatchGetSecretValueOutput::builder();
+    for id in r.secret_id_list() {
+        out = out.secret_values(value(id, "{}"));
+    }
+    out.build()
+}
+
+/// Backoff that keeps the tests fast: the same shape, microseconds instead of seconds.
+fn quick() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_micros(10))
+        .with_max_times(3)
+}
+
+#[tokio::test]
+async fn many_reads_take_twenty_users_a_call_and_keep_their_order() {
+    let rule = mock!(Client::batch_get_secret_value).then_compute_output(echo);
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+
+    let reads = UserSecrets::new(client, "SFTP/")
+        .read_many(&names(45), 4, quick())
+        .await;
+
+    assert_eq!(rule.num_calls(), 3);
+    let sizes: Vec<usize> = reads.iter().map(|(users, _)| users.len()).collect();
+    assert_eq!(sizes, [20, 20, 5]);
+    let read: Vec<String> = reads
+        .into_iter()
+        .flat_map(|(_, read)| read.unwrap().secrets)
+        .map(|s| s.username)
+        .collect();
+    assert_eq!(read, names(45));
+}
+
+#[tokio::test]
+async fn a_throttled_read_is_retried_with_backoff_until_it_goes_through() {
+    let rule = mock!(Client::batch_get_secret_value)
+        .sequence()
+        .error(throttled)
+        .times(2)
+        .output(|| {
+            BatchGetSecretValueOutput::builder()
+                .secret_values(value("SFTP/user00", "{}"))
+                .secret_values(value("SFTP/user01", "{}"))
+                .secret_values(value("SFTP/user02", "{}"))
+                .build()
+        })
+        .build();
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&rule], |c| {
+        c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+    });
+
+    let reads = UserSecrets::new(client, "SFTP/")
+        .read_many(&names(3), 1, quick())
+        .await;
+
+    assert_eq!(rule.num_calls(), 3);
+    assert_eq!(reads[0].1.as_ref().unwrap().secrets.len(), 3);
+}
+
+#[tokio::test]
+async fn a_read_throttled_past_its_retries_is_that_batchs_named_error_only() {
+    let rule = mock!(Client::batch_get_secret_value)
+        .sequence()
+        .error(throttled)
+        .times(4)
+        .build();
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&rule], |c| {
+        c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+    });
+
+    let reads = UserSecrets::new(client, "SFTP/")
+        .read_many(&names(2), 1, quick())
+        .await;
+
+    assert_eq!(rule.num_calls(), 4, "one call and three retries");
+    let (users, read) = &reads[0];
+    assert_eq!(users, &names(2));
+    assert_eq!(
+        read.as_ref().unwrap_err().name(),
+        ErrorName::SecretsThrottled
+    );
+}
+
 #[test]
 fn secret_text_debug_never_shows_the_value() {
     let text = SecretText::new(r#"{"Password":"hunter2"}"#);
@@ -309,7 +406,8 @@ mod read_one {
                 .await
                 .unwrap_err();
 
-            assert_eq!(err.name(), name, "{code}");
+            assert_eq!(err.name().as_str(), name, "{code}");
+            assert!(warden_core::registry::SECRETS_ERRORS.contains(&err.name()));
             assert!(err.to_string().contains("GetSecretValue"), "{err}");
         }
     }

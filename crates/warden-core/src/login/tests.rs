@@ -1,7 +1,11 @@
 use super::*;
+use crate::Rules;
+use crate::password_hash::{PasswordHashProblem, parse as parse_password_hash};
 use crate::test_support::{ROLE_ARN, clean_user, key_body, key_entry, secret_string};
+use crate::user::{Role, SecretKey};
 use argon2::password_hash::SaltString;
-use argon2::{Algorithm, PasswordHasher, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -90,7 +94,7 @@ fn usernames_follow_the_design_syntax() {
         "abc",
         &"x".repeat(100),
     ] {
-        assert!(is_valid_username(valid), "{valid}");
+        assert!(crate::username::is_valid(valid), "{valid}");
     }
     for invalid in [
         "",
@@ -106,7 +110,7 @@ fn usernames_follow_the_design_syntax() {
         "bank\n",
         "bank*",
     ] {
-        assert!(!is_valid_username(invalid), "{invalid:?}");
+        assert!(!crate::username::is_valid(invalid), "{invalid:?}");
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{AddressFamily, Plan, StepFailure, Withheld};
 use crate::notify::{Email, EmailKind, MAX_RECIPIENTS_PER_EMAIL};
 use crate::text::escape_unsafe;
-use crate::workflow::Trigger;
+use crate::trigger::Trigger;
 
 /// Longest error cause quoted in a problem line.
 const MAX_CAUSE_CHARS: usize = 300;

@@ -22,7 +22,6 @@ use crate::text;
 use crate::user::{Role, SecretKey, UserSecret};
 
 pub use codes::Code;
-pub(crate) use secret::is_iam_role_arn;
 
 /// A validation rule, numbered as in the seed (steps 2.4–2.11) and DESIGN.md section 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

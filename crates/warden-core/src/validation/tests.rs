@@ -615,6 +615,23 @@ fn an_unusable_target_is_a_finding() {
 }
 
 #[test]
+fn a_target_a_login_would_refuse_for_its_wildcards_is_a_finding_too() {
+    for target in [
+        "/bucket/groupA/bank*",
+        "/bucket/groupA/bank?",
+        "/bucket/groupA/${transfer:UserName}",
+    ] {
+        let report = validate(&with_target(target));
+        let findings = assert_codes(&report, &["home-directory-target-invalid"]);
+        assert!(
+            findings[0].detail.contains("wildcard or a variable"),
+            "{}",
+            findings[0].detail
+        );
+    }
+}
+
+#[test]
 fn a_target_outside_the_group_admins_folder_is_a_finding() {
     let report = validate(&with_target("/bucket/groupB/bank1"));
     let findings = assert_codes(&report, &["home-directory-outside-group"]);

@@ -1,55 +1,19 @@
 //! Deploying and driving the state machines on the local stack: seed users, deploy definitions
 //! with their substitutions, run executions, read their history and the mail moto recorded.
 
-use crate::stack::{ACCOUNT, FUNCTIONS, LocalStack, REGION};
+use crate::stack::{ACCOUNT, LocalStack, function_arn};
 use anyhow::{Context, Result, bail};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The state machines of `statemachines/`, by file stem.
-pub const STATE_MACHINES: &[&str] = &["secret-validation", "prefix-list-sync"];
+pub use warden_core::registry::STATE_MACHINES;
 
-/// The definition with every `${...FunctionArn}` replaced, as SAM's DefinitionSubstitutions do.
+/// The definition with every `${...FunctionArn}` replaced by the function's local ARN, as SAM's
+/// DefinitionSubstitutions do.
 pub fn definition(name: &str) -> Result<String> {
-    let path = crate::workspace_root().join(format!("statemachines/{name}.asl.json"));
-    let mut text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    for function in FUNCTIONS {
-        text = text.replace(
-            &format!("${{{}}}", substitution_name(function)),
-            &function_arn(function),
-        );
-    }
-    if let Some(start) = text.find("${") {
-        let rest: String = text[start..].chars().take(60).collect();
-        bail!("{name}: no substitution for {rest}");
-    }
-    Ok(text)
-}
-
-/// `list-users` → `ListUsersFunctionArn`: the substitution key SAM fills with the function's ARN.
-pub fn substitution_name(function: &str) -> String {
-    let camel: String = function
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    format!("{camel}FunctionArn")
-}
-
-/// The ARN moto gives a state machine created under `name` in the local stack's account.
-pub fn state_machine_arn(name: &str) -> String {
-    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
-}
-
-pub fn function_arn(function: &str) -> String {
-    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")
+    xtask::definition(name, function_arn)
 }
 
 /// Clients of the services the harness drives.

@@ -14,28 +14,22 @@
 //!
 //! Nothing here judges the values: validation does (one set of rules with the Lambdas).
 
-use std::collections::BTreeMap;
-
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
-use warden_core::keys::UPDATED_LABEL;
+use warden_core::keys;
 use warden_core::text::quoted;
-use warden_core::user::HomeDirectoryMapping;
+use warden_core::user::{HomeDirectoryMapping, SecretKey};
+use warden_core::username;
 
 use crate::sheet::SheetRow;
 
 /// The keys the sheet writes, in the order DESIGN.md section 2 lists them.
-pub const MANAGED_KEYS: [&str; 9] = [
-    "Name",
-    "Email",
-    "PublicKey",
-    "HomeDirectoryType",
-    "HomeDirectoryDetails",
-    "GroupAdmin",
-    "Role",
-    "IP",
-    "IPv6",
-];
+const MANAGED_KEYS: [SecretKey; 9] = SecretKey::DESCRIPTIVE;
+
+/// Whether the sheet writes this key.
+fn is_managed(key: &str) -> bool {
+    MANAGED_KEYS.iter().any(|k| k.as_str() == key)
+}
 
 /// A secret as a JSON object, with the managed keys first when written out.
 #[derive(Clone, PartialEq, Default)]
@@ -57,15 +51,12 @@ impl SecretFields {
     /// Compact JSON with the managed keys first, in DESIGN.md's order, then the rest sorted.
     pub fn to_secret_string(&self) -> String {
         let mut out = String::from("{");
-        let mut others: Vec<(&String, &Value)> = self
-            .0
-            .iter()
-            .filter(|(k, _)| !MANAGED_KEYS.contains(&k.as_str()))
-            .collect();
+        let mut others: Vec<(&String, &Value)> =
+            self.0.iter().filter(|(k, _)| !is_managed(k)).collect();
         others.sort_by(|a, b| a.0.cmp(b.0));
         let ordered = MANAGED_KEYS
             .iter()
-            .filter_map(|k| self.0.get_key_value(*k))
+            .filter_map(|k| self.0.get_key_value(k.as_str()))
             .chain(others);
         for (i, (key, value)) in ordered.enumerate() {
             if i > 0 {
@@ -87,7 +78,7 @@ impl SecretFields {
             (
                 MANAGED_KEYS
                     .iter()
-                    .position(|m| *m == k.as_str())
+                    .position(|m| m.as_str() == k.as_str())
                     .unwrap_or(MANAGED_KEYS.len()),
                 k.as_str(),
             )
@@ -150,14 +141,13 @@ pub fn build_secret(
     }
     let existing_keys = existing
         .and_then(|e| e.text("PublicKey"))
-        .map(existing_key_entries)
         .unwrap_or_default();
     let mut entries = Vec::new();
     for (index, cell) in row.ssh_keys.iter().enumerate() {
         if cell.is_empty() {
             continue;
         }
-        match key_entry(cell, &row.username, &existing_keys, context.today) {
+        match keys::complete_entry(cell, &row.username, existing_keys, context.today) {
             Ok(entry) => entries.push(entry),
             Err(problem) => problems.push(format!("SSHKey {}: {problem}", index + 1)),
         }
@@ -187,94 +177,21 @@ pub fn build_secret(
     Ok(SecretFields(fields))
 }
 
-/// DESIGN.md section 6: 3–100 characters of `A-Za-z0-9_-.@`, not starting with `-`, `.` or `@`.
-/// The identity provider denies any other name without a lookup, so such a user could never log in.
+/// DESIGN.md section 6's username syntax. The identity provider denies any other name without a
+/// lookup, so such a user could never log in.
 pub fn check_username(username: &str) -> Result<(), String> {
     if username.is_empty() {
         return Err("Username is empty".to_owned());
     }
-    let length = username.chars().count();
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@');
-    let valid = (3..=100).contains(&length)
-        && username.chars().all(allowed)
-        && !username.starts_with(['-', '.', '@']);
-    if valid {
+    if username::is_valid(username) {
         Ok(())
     } else {
         Err(format!(
-            "Username {} is not a valid SFTP username: 3 to 100 letters, digits, '_', '-', '.' or '@', not starting with '-', '.' or '@'",
-            quoted(username)
+            "Username {} is not a valid SFTP username: {}",
+            quoted(username),
+            username::RULE
         ))
     }
-}
-
-/// `(comment, Updated part)` of each well-formed entry of an existing `PublicKey`, by
-/// `(type, base64)`.
-fn existing_key_entries(public_key: &str) -> BTreeMap<(String, String), (String, String)> {
-    public_key
-        .split(',')
-        .filter_map(|entry| {
-            let parts: Vec<&str> = entry.split_whitespace().collect();
-            match parts.as_slice() {
-                [key_type, base64, comment, updated] if is_updated_part(updated) => Some((
-                    (key_type.to_string(), base64.to_string()),
-                    (comment.to_string(), updated.to_string()),
-                )),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
-fn is_updated_part(part: &str) -> bool {
-    part.get(..UPDATED_LABEL.len())
-        .is_some_and(|label| label.eq_ignore_ascii_case(UPDATED_LABEL))
-}
-
-/// The `PublicKey` entry for one cell: the cell with comment and date filled in as the module
-/// documentation says.
-fn key_entry(
-    cell: &str,
-    username: &str,
-    existing: &BTreeMap<(String, String), (String, String)>,
-    today: NaiveDate,
-) -> Result<String, String> {
-    if cell.contains(',') {
-        return Err(
-            "holds a comma, which separates keys in PublicKey: put one key per cell".into(),
-        );
-    }
-    let mut parts: Vec<&str> = cell.split_whitespace().collect();
-    let updated = match parts.last() {
-        Some(last) if is_updated_part(last) => parts.pop(),
-        _ => None,
-    };
-    let (key_type, base64, comment) = match parts.as_slice() {
-        [key_type, base64] => (*key_type, *base64, None),
-        [key_type, base64, comment] => (*key_type, *base64, Some(*comment)),
-        [_] | [] => {
-            return Err(
-                "is not an OpenSSH public key: expected TYPE BASE64 [COMMENT] [Updated(YYYYMMDD)=DATE]"
-                    .into(),
-            );
-        }
-        _ => {
-            return Err(
-                "the comment has spaces: the secret format allows one word there (e.g. user@host)"
-                    .into(),
-            );
-        }
-    };
-    let known = existing.get(&(key_type.to_owned(), base64.to_owned()));
-    let comment = comment
-        .map(str::to_owned)
-        .or_else(|| known.map(|(c, _)| c.clone()))
-        .unwrap_or_else(|| username.to_owned());
-    let updated = updated
-        .map(str::to_owned)
-        .or_else(|| known.map(|(_, u)| u.clone()))
-        .unwrap_or_else(|| format!("{UPDATED_LABEL}{}", today.format("%Y%m%d")));
-    Ok(format!("{key_type} {base64} {comment} {updated}"))
 }
 
 /// A tag value Secrets Manager accepts: letters, digits, spaces and `_ . : / = + - @`, at most 256
@@ -291,22 +208,6 @@ pub fn tag_value(text: &str) -> String {
         .map(|c| if c.is_whitespace() { ' ' } else { c })
         .collect();
     kept.trim().chars().take(256).collect()
-}
-
-/// SHA256 fingerprints of the keys in a `PublicKey` value, in order; `None` for an entry that is
-/// not a decodable key (the seed's placeholder, a damaged key).
-pub fn key_fingerprints(public_key: &str) -> Vec<Option<String>> {
-    public_key
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|entry| {
-            let mut parts = entry.split_whitespace();
-            let (key_type, base64) = (parts.next()?, parts.next()?);
-            let key = ssh_key::PublicKey::from_openssh(&format!("{key_type} {base64}")).ok()?;
-            Some(key.fingerprint(ssh_key::HashAlg::Sha256).to_string())
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -542,7 +443,7 @@ mod tests {
     #[test]
     fn fingerprints_name_keys_and_skip_what_does_not_decode() {
         assert_eq!(
-            key_fingerprints(&format!(
+            keys::fingerprints(&format!(
                 "{ED25519} c Updated(YYYYMMDD)=20260101, ssh-rsa 1 2@3 Updated(YYYYMMDD)=20220202"
             )),
             [Some(ED25519_FINGERPRINT.to_owned()), None]

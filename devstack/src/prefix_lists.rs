@@ -11,10 +11,10 @@ use warden_ec2::PrefixLists;
 
 pub use warden_core::prefix_lists::AddressFamily;
 
+use crate::deployment::{Deployment, Execution};
 use crate::stack::LocalStack;
-use crate::workflows::{Deployment, Execution};
 
-/// The state machine's name in [`crate::workflows::STATE_MACHINES`].
+/// The state machine's name in [`crate::deployment::STATE_MACHINES`].
 pub const STATE_MACHINE: &str = "prefix-list-sync";
 
 /// A list as read back: settings and entries.
@@ -213,7 +213,7 @@ fn user_secret(user: usize, generation: usize) -> String {
 /// and wall time next to what the replaced system (one call per CIDR, 10 s sleep after each
 /// addition) needed for the same work.
 pub async fn bench(stack: &LocalStack) -> Result<()> {
-    let deployment = crate::workflows::deploy(stack).await?;
+    let deployment = crate::deployment::deploy(stack).await?;
     let lists = LocalLists::connect(stack).await;
     // Two IPv4 lists and one IPv6 list, empty; MaxEntries as a security group quota allows.
     lists

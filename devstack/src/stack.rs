@@ -13,31 +13,25 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The Lambda functions of the workspace, by binary (and local function) name.
-pub const FUNCTIONS: &[&str] = &[
-    "list-users",
-    "load-admins",
-    "validate-users",
-    "build-digests",
-    "send-email",
-    "summarise-run",
-    "start-runs",
-    "identity-provider",
-    "plan-prefix-lists",
-    "remove-prefix-list-entries",
-    "add-prefix-list-entries",
-    "check-prefix-lists",
-    "summarise-prefix-list-sync",
-];
-
-/// Functions of [`FUNCTIONS`] that no state machine calls: AWS Transfer Family calls the
-/// identity provider (directly, or through API Gateway: the proxy's `/servers/…` route), and
-/// EventBridge calls start-runs, which starts the state machines.
-pub const OUTSIDE_STATE_MACHINES: &[&str] = &["identity-provider", "start-runs"];
+use warden_core::registry;
 
 pub const REGION: &str = "ap-southeast-2";
 pub const ACCOUNT: &str = "123456789012";
+
+/// The functions the stack runs (every function of the registry), by binary and function name.
+pub fn functions() -> impl Iterator<Item = &'static str> {
+    registry::FUNCTIONS.iter().map(|f| f.name)
+}
+
+/// The ARN moto gives a state machine created under `name` in the local stack's account.
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+}
+
+/// The ARN a function has on the local stack (the proxy maps it to the function's name).
+pub fn function_arn(function: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")
+}
 
 /// What the functions are configured with (their Lambda environment variables).
 #[derive(Debug, Clone)]
@@ -47,9 +41,9 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
-        let state_machines: Vec<String> = crate::workflows::STATE_MACHINES
+        let state_machines: Vec<String> = registry::STATE_MACHINES
             .iter()
-            .map(|name| crate::workflows::state_machine_arn(name))
+            .map(|name| state_machine_arn(name))
             .collect();
         let state_machines = state_machines.join(",");
         let env = [
@@ -176,10 +170,19 @@ impl LocalStack {
                 .env("MOTO_PORT", proxy_port.to_string()),
         )?;
         stack.wait_for_port("moto", moto_port)?;
+        // moto listens a moment before it serves: on a busy machine the first request can be
+        // reset, so the switch is asked for until moto answers.
         let config = serde_json::json!({"stepfunctions": {"execute_state_machine": true}});
-        ureq::post(&format!("{}/moto-api/config", stack.moto_url()))
-            .send_json(&config)
-            .context("enabling state-machine execution in moto")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match ureq::post(&format!("{}/moto-api/config", stack.moto_url())).send_json(&config) {
+                Ok(_) => break,
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                Err(e) => return Err(e).context("enabling state-machine execution in moto"),
+            }
+        }
 
         stack.spawn(
             "cargo-lambda",
@@ -205,7 +208,7 @@ impl LocalStack {
         )?;
         stack.wait_for_port("proxy", proxy_port)?;
 
-        for function in FUNCTIONS {
+        for function in functions() {
             let mut command = Command::new(bins.join(function));
             command
                 .env_clear()
@@ -243,7 +246,7 @@ impl LocalStack {
     /// The function logs, concatenated (for tests that check what was logged).
     pub fn function_logs(&self) -> Result<String> {
         let mut all = String::new();
-        for function in FUNCTIONS {
+        for function in functions() {
             all.push_str(&std::fs::read_to_string(
                 self.log_dir.join(format!("{function}.log")),
             )?);
@@ -318,7 +321,7 @@ impl LocalStack {
 
 /// Fails with instructions when a function binary is missing.
 fn check_binaries(bins: &Path) -> Result<()> {
-    for function in FUNCTIONS {
+    for function in functions() {
         let bin = bins.join(function);
         if !bin.exists() {
             bail!(

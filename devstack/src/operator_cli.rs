@@ -178,8 +178,8 @@ mod tests {
 /// the audit, and the execution history. Prints as the rest of the demo does.
 pub mod demo {
     use super::{CliRun, LANDING_BUCKET, create_bucket, run};
+    use crate::deployment::Deployment;
     use crate::stack::LocalStack;
-    use crate::workflows::Deployment;
     use anyhow::{Context, Result};
     use serde_json::Value;
     use std::collections::BTreeSet;
@@ -187,8 +187,9 @@ pub mod demo {
     /// The sheet of the 20 sample users (the same users as `test-events/users/*.json`).
     pub const SAMPLE_SHEET: &str = "test-events/sheets/sample-users.csv";
 
-    // The keys a sheet row writes; a sample secret with any other key cannot come from a sheet.
-    use sftp_warden_cli::build::MANAGED_KEYS as SHEET_KEYS;
+    // The keys a sheet row writes (`SecretKey::DESCRIPTIVE`); a sample secret with any other key
+    // cannot come from a sheet.
+    use warden_core::user::SecretKey;
 
     fn step(text: &str) {
         println!("\n==> {text}");
@@ -289,9 +290,10 @@ pub mod demo {
             .collect();
         let mut planted = Vec::new();
         for (username, secret) in &files {
-            let extra_keys = secret
-                .as_object()
-                .is_some_and(|o| o.keys().any(|k| !SHEET_KEYS.contains(&k.as_str())));
+            let extra_keys = secret.as_object().is_some_and(|o| {
+                o.keys()
+                    .any(|k| !SecretKey::DESCRIPTIVE.iter().any(|s| s.as_str() == k))
+            });
             if !written.contains(username) || with_findings.contains(username) || extra_keys {
                 deployment.put_user(username, &secret.to_string()).await?;
                 planted.push(username.as_str());
@@ -343,7 +345,7 @@ pub mod demo {
 }
 
 /// Names of every secret in the stack's Secrets Manager.
-async fn secret_names(deployment: &crate::workflows::Deployment) -> Result<Vec<String>> {
+async fn secret_names(deployment: &crate::deployment::Deployment) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut pages = deployment
         .clients

@@ -1,154 +1,22 @@
-//! The identity provider's decision (DESIGN.md section 6): may this login proceed, and with
-//! which role, home folder, session policy and keys.
-//!
-//! Pure: the caller reads the user's secret and passes its text in. Every path that is not a
-//! clear grant is a denial ("fail closed"), and a denial names its reason for the log line but
-//! never a password, a hash, a key or a key comment.
+//! The decision: may this login proceed, and with which role, home folder, session policy and
+//! keys. Every path that is not a clear grant is a denial naming its reason.
 
 use std::fmt;
 use std::net::IpAddr;
 
-use argon2::password_hash::Error as HashError;
-use argon2::{ARGON2ID_IDENT, Argon2, Params, PasswordHash, PasswordVerifier};
 use chrono::NaiveDate;
 use ipnet::IpNet;
 use serde::Serialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::request::{LoginKind, LoginPolicy, LoginRequest, Password, Protocol};
+use super::session_policy::session_policy;
 use crate::config::Rules;
-use crate::folder;
 use crate::keys::{self, KeyParts};
+use crate::password_hash::{self, PasswordHashProblem};
 use crate::user::{Field, HomeDirectoryMapping, Role, SecretError, SecretKey, UserSecret};
-
-/// Usernames are 3 to 100 characters.
-pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=100;
-
-/// Whether `username` has the syntax of DESIGN.md section 6: 3–100 characters of
-/// `A-Za-z0-9_-.@`, not starting with `-`, `.` or `@`. Anything else is denied before any lookup.
-pub fn is_valid_username(username: &str) -> bool {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@');
-    USERNAME_LEN.contains(&username.len())
-        && username.bytes().all(allowed)
-        && !username.starts_with(['-', '.', '@'])
-}
-
-/// A password as Transfer sent it. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(text: impl Into<String>) -> Self {
-        Self(text.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
-
-/// The file transfer protocols of AWS Transfer Family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Sftp,
-    Ftps,
-    Ftp,
-}
-
-impl Protocol {
-    /// As Transfer spells it: `SFTP`, `FTPS`, `FTP`.
-    pub fn parse(text: &str) -> Option<Protocol> {
-        match text {
-            "SFTP" => Some(Protocol::Sftp),
-            "FTPS" => Some(Protocol::Ftps),
-            "FTP" => Some(Protocol::Ftp),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Sftp => "SFTP",
-            Protocol::Ftps => "FTPS",
-            Protocol::Ftp => "FTP",
-        }
-    }
-}
-
-/// One login attempt, as Transfer describes it (direct event or API Gateway request).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoginRequest {
-    pub username: String,
-    /// `None` (or empty) for a key login: Transfer then checks the client's key against the
-    /// `PublicKeys` we return.
-    pub password: Option<Password>,
-    pub protocol: String,
-    pub server_id: String,
-    /// As sent; parsed only when the user has CIDRs.
-    pub source_ip: Option<String>,
-}
-
-/// Password or key login.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginKind {
-    Password,
-    PublicKey,
-}
-
-impl LoginKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginKind::Password => "password",
-            LoginKind::PublicKey => "key",
-        }
-    }
-}
-
-impl LoginRequest {
-    /// An empty password is a key login, as Transfer sends it; it can never match a password.
-    pub fn kind(&self) -> LoginKind {
-        match &self.password {
-            Some(p) if !p.expose().is_empty() => LoginKind::Password,
-            _ => LoginKind::PublicKey,
-        }
-    }
-}
-
-/// How logins are judged. `LoginPolicy::default()` is DESIGN.md's policy.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LoginPolicy {
-    /// Shared with validation: `transfer_role_arn` (when set, the only `Role` granted),
-    /// `min_rsa_bits`, and the prefix lengths below which a CIDR is too broad to count.
-    pub rules: Rules,
-    /// Keys whose `Updated` date is more than this many calendar months ago are not returned;
-    /// `None` switches the limit off.
-    pub key_max_age_months: Option<u32>,
-    /// Protocols a login may use; anything else is denied.
-    pub protocols: Vec<Protocol>,
-    /// Whether grants carry a session `Policy` scoping S3 access to the user's folder.
-    pub session_policy: bool,
-    /// When not empty, home folders must lie in one of these buckets.
-    pub buckets: Vec<String>,
-}
-
-impl Default for LoginPolicy {
-    fn default() -> Self {
-        Self {
-            rules: Rules::default(),
-            key_max_age_months: Some(12),
-            protocols: vec![Protocol::Sftp],
-            session_policy: true,
-            buckets: Vec::new(),
-        }
-    }
-}
+use crate::{folder, iam, username};
 
 /// Why a secret cannot be used for a login. Names keys, never values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,52 +74,6 @@ impl fmt::Display for SecretProblem {
             Self::PasswordHash(problem) => write!(f, "PasswordHash {problem}"),
         }
     }
-}
-
-/// Why a `PasswordHash` value cannot be checked against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PasswordHashProblem {
-    /// Not a PHC string with parameters, salt and hash.
-    NotPhc,
-    /// A PHC string of another algorithm (argon2i, argon2d, bcrypt, …).
-    NotArgon2id,
-    /// Parameters beyond what a login may spend (memory, passes, lanes).
-    TooCostly,
-}
-
-impl fmt::Display for PasswordHashProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NotPhc => "is not a PHC string with parameters, salt and hash",
-            Self::NotArgon2id => "is not an Argon2id hash",
-            Self::TooCostly => "asks for more memory or passes than a login may spend",
-        })
-    }
-}
-
-/// Upper bounds on a `PasswordHash`'s cost, so a secret cannot make a login exhaust the
-/// function's memory or time: 64 MiB, 8 passes, 4 lanes (OWASP's minimum is 19 MiB, 2 passes).
-pub const MAX_HASH_MEMORY_KIB: u32 = 64 * 1024;
-pub const MAX_HASH_PASSES: u32 = 8;
-pub const MAX_HASH_LANES: u32 = 4;
-
-/// Parses a `PasswordHash` value and checks it is an Argon2id PHC string a login can afford.
-pub fn parse_password_hash(text: &str) -> Result<PasswordHash<'_>, PasswordHashProblem> {
-    let hash = PasswordHash::new(text).map_err(|_| PasswordHashProblem::NotPhc)?;
-    if hash.algorithm != ARGON2ID_IDENT {
-        return Err(PasswordHashProblem::NotArgon2id);
-    }
-    if hash.salt.is_none() || hash.hash.is_none() {
-        return Err(PasswordHashProblem::NotPhc);
-    }
-    let params = Params::try_from(&hash).map_err(|_| PasswordHashProblem::NotPhc)?;
-    if params.m_cost() > MAX_HASH_MEMORY_KIB
-        || params.t_cost() > MAX_HASH_PASSES
-        || params.p_cost() > MAX_HASH_LANES
-    {
-        return Err(PasswordHashProblem::TooCostly);
-    }
-    Ok(hash)
 }
 
 /// Why a login is denied. `code()` is the stable name in the log line.
@@ -388,7 +210,7 @@ impl Decision {
 /// The checks that need no lookup: the username's syntax and the protocol. A login that fails
 /// here must not cost a Secrets Manager call.
 pub fn screen(request: &LoginRequest, policy: &LoginPolicy) -> Result<(), DenyReason> {
-    if !is_valid_username(&request.username) {
+    if !username::is_valid(&request.username) {
         return Err(DenyReason::InvalidUsername);
     }
     match Protocol::parse(&request.protocol) {
@@ -480,7 +302,7 @@ fn home(secret: &UserSecret, role: Role, policy: &LoginPolicy) -> Result<Home, S
         return Err(SecretProblem::NoSingleRootEntry);
     }
     for mapping in &mut mappings {
-        if folder::check(&mapping.target).is_err() || mapping.target.contains(['*', '?', '$']) {
+        if folder::check(&mapping.target).is_err() {
             return Err(SecretProblem::UnsafeTarget);
         }
         mapping.target = folder::normalise(&mapping.target);
@@ -512,63 +334,13 @@ fn role_arn(secret: &UserSecret, policy: &LoginPolicy) -> Result<String, SecretP
         Field::Missing => return Err(SecretProblem::RoleMissing),
         Field::Other(_) => return Err(SecretProblem::WrongType(SecretKey::Role)),
     };
-    if !crate::validation::is_iam_role_arn(arn) {
+    if !iam::is_role_arn(arn) {
         return Err(SecretProblem::RoleMalformed);
     }
     match &policy.rules.transfer_role_arn {
         Some(allowed) if allowed != arn => Err(SecretProblem::RoleNotAllowed),
         _ => Ok(arn.to_owned()),
     }
-}
-
-/// Transfer's limit on a session policy.
-const MAX_POLICY_CHARS: usize = 2048;
-
-/// A session policy allowing S3 access to `folder` (`/bucket` or `/bucket/prefix…`) and nothing
-/// else: listing only below `prefix/` (so a sibling `prefix2/` stays invisible), objects only
-/// under `prefix/`. The partition is the role's.
-pub fn session_policy(folder: &str, role_arn: &str) -> Result<String, SecretProblem> {
-    let partition = role_arn.split(':').nth(1).unwrap_or("aws");
-    let segments = folder::segments(folder);
-    let (bucket, prefix) = match segments.split_first() {
-        Some((bucket, rest)) => (*bucket, rest.join("/")),
-        None => return Err(SecretProblem::UnsafeTarget),
-    };
-    let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
-    let (list, objects) = if prefix.is_empty() {
-        (
-            json!({"Sid": "ListBucket", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arn}),
-            format!("{bucket_arn}/*"),
-        )
-    } else {
-        (
-            json!({
-                "Sid": "ListHomeFolder", "Effect": "Allow", "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [format!("{prefix}/*")]}}
-            }),
-            format!("{bucket_arn}/{prefix}/*"),
-        )
-    };
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            list,
-            {
-                "Sid": "HomeFolderObjects", "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-                    "s3:DeleteObjectVersion", "s3:GetObjectACL", "s3:PutObjectACL"
-                ],
-                "Resource": objects
-            }
-        ]
-    })
-    .to_string();
-    if policy.chars().count() > MAX_POLICY_CHARS {
-        return Err(SecretProblem::PolicyTooLong);
-    }
-    Ok(policy)
 }
 
 /// When the user has any CIDR entry in `IP` or `IPv6`, the source must lie in one of the valid
@@ -624,13 +396,13 @@ fn check_password(secret: &UserSecret, given: Option<&Password>) -> Result<(), D
     let given = given.map(Password::expose).unwrap_or_default();
     match secret.field(SecretKey::PasswordHash) {
         Field::Text(text) => {
-            let hash = parse_password_hash(text)
+            let hash = password_hash::parse(text)
                 .map_err(|p| DenyReason::MalformedSecret(SecretProblem::PasswordHash(p)))?;
-            return match Argon2::default().verify_password(given.as_bytes(), &hash) {
-                Ok(()) => Ok(()),
-                Err(HashError::Password) => Err(DenyReason::WrongPassword),
-                Err(_) => Err(DenyReason::MalformedSecret(SecretProblem::PasswordHash(
-                    PasswordHashProblem::NotPhc,
+            return match password_hash::verify(given, &hash) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(DenyReason::WrongPassword),
+                Err(problem) => Err(DenyReason::MalformedSecret(SecretProblem::PasswordHash(
+                    problem,
                 ))),
             };
         }
@@ -704,6 +476,3 @@ pub fn usable_keys(secret: &UserSecret, policy: &LoginPolicy, today: NaiveDate) 
     }
     usable
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,199 +1,21 @@
-//! The JSON that flows between the states of the secret-validation state machine, and the pure
-//! steps that produce it: what a triggering event asks for, how the users are batched, what the
-//! run reports at the end.
+//! The secret-validation run (DESIGN.md sections 3 and 4): the JSON that flows between the
+//! states of its state machine, and the pure steps that produce it — how the users are batched,
+//! which emails the findings make, what the run reports at the end.
 //!
 //! Every type here is one state's input or output; field names are camelCase because the ASL
 //! addresses them with JSONPath.
 
 use crate::admins::AdminDirectory;
 use crate::notify::{Email, EmailKind};
-use crate::user::{Role, secret_name, username_from_secret_id};
+use crate::trigger::{Request, Scope, Trigger};
+use crate::user::Role;
 use crate::validation::{Rule, UserReport};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Users per validation batch: one `BatchGetSecretValue` call reads at most 20 secrets.
 pub const BATCH_SIZE: usize = 20;
-
-/// CloudTrail events of Secrets Manager that change what a user's secret says (or whether it exists).
-pub const CHANGE_EVENTS: [&str; 5] = [
-    "CreateSecret",
-    "PutSecretValue",
-    "UpdateSecret",
-    "DeleteSecret",
-    "RestoreSecret",
-];
-
-/// Which users a run checks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Scope {
-    /// Every user: the weekly audit, or a run asked for by hand.
-    All,
-    /// One user's secret changed.
-    User { username: String },
-    /// An admin's secret changed: the admin itself and every user whose `GroupAdmin` it is.
-    Group { admin: String },
-}
-
-impl Scope {
-    /// Whether a user, read from its secret, falls inside this scope.
-    pub fn includes(&self, username: &str, group_admin: Option<&str>) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::User { username: u } => u == username,
-            Scope::Group { admin } => admin == username || group_admin == Some(admin.as_str()),
-        }
-    }
-}
-
-/// What started the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Trigger {
-    /// A weekly schedule (EventBridge Scheduler or a scheduled rule).
-    Schedule,
-    /// A CloudTrail-recorded change to an `SFTP/` secret.
-    SecretChange,
-    /// An operator started the execution with explicit input.
-    Manual,
-}
-
-/// What the triggering event asks for, before anything is read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
-    pub trigger: Trigger,
-    pub scope: Scope,
-    /// One line naming the event, e.g. `PutSecretValue of SFTP/bank1`, for the execution output.
-    pub event: Option<String>,
-    /// Send SSH key expiry notices to the users' own addresses (never on the change path).
-    pub notify_source_systems: bool,
-    /// The date keys are aged against; today unless the input pins it (reproducible audits).
-    pub as_of: Option<NaiveDate>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    /// A change to a secret that is not an SFTP user (the event rule should have filtered it).
-    #[error("{0} is not an SFTP user secret; nothing to check")]
-    NotAnSftpUser(String),
-    #[error("unsupported input: {0}")]
-    Unsupported(String),
-}
-
-/// Works out what a run must check from its input: a CloudTrail event as EventBridge delivers
-/// it, a scheduled event, or an operator's `{"mode": "all"}` / `{"username": "..."}`.
-pub fn request_from_event(event: &Value, prefix: &str) -> Result<Request, RequestError> {
-    let as_of = match event.get("asOf") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| RequestError::Unsupported(format!("asOf {s:?} is not YYYY-MM-DD")))?,
-        ),
-        Some(_) => {
-            return Err(RequestError::Unsupported(
-                "asOf must be a YYYY-MM-DD string".into(),
-            ));
-        }
-    };
-    let notify = event
-        .get("notifySourceSystems")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    match event.get("detail-type").and_then(Value::as_str) {
-        Some("AWS API Call via CloudTrail") => change_request(event, prefix),
-        Some("Scheduled Event") => Ok(Request {
-            trigger: Trigger::Schedule,
-            scope: Scope::All,
-            event: Some("weekly schedule".into()),
-            notify_source_systems: notify,
-            as_of,
-        }),
-        Some(other) => Err(RequestError::Unsupported(format!(
-            "events of type {other:?}"
-        ))),
-        None => manual_request(event, prefix, notify, as_of),
-    }
-}
-
-fn change_request(event: &Value, prefix: &str) -> Result<Request, RequestError> {
-    let detail = event.get("detail").unwrap_or(&Value::Null);
-    let name = detail
-        .get("eventName")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if !CHANGE_EVENTS.contains(&name) {
-        return Err(RequestError::Unsupported(format!(
-            "CloudTrail event {name:?}"
-        )));
-    }
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
-    let request = detail.get("requestParameters").unwrap_or(&Value::Null);
-    let response = detail.get("responseElements").unwrap_or(&Value::Null);
-    // CreateSecret names the secret in `name`; every other call in `secretId`, by name or ARN.
-    let id = text(request, "secretId")
-        .or_else(|| text(request, "name"))
-        .or_else(|| text(response, "name"))
-        .or_else(|| text(response, "arn"))
-        .ok_or_else(|| RequestError::Unsupported(format!("{name} without a secret id")))?;
-    let Some(username) = username_from_secret_id(prefix, &id) else {
-        return Err(RequestError::NotAnSftpUser(
-            secret_name(&id).unwrap_or(&id).to_owned(),
-        ));
-    };
-    Ok(Request {
-        trigger: Trigger::SecretChange,
-        event: Some(format!("{name} of {prefix}{username}")),
-        scope: scope_for_change(username),
-        // External systems are only ever emailed by the weekly run.
-        notify_source_systems: false,
-        as_of: None,
-    })
-}
-
-fn manual_request(
-    event: &Value,
-    prefix: &str,
-    notify: bool,
-    as_of: Option<NaiveDate>,
-) -> Result<Request, RequestError> {
-    let mode = event.get("mode").and_then(Value::as_str);
-    let username = event.get("username").and_then(Value::as_str);
-    let scope = match (mode, username) {
-        (None | Some("all"), None) => Scope::All,
-        (None | Some("user"), Some(u)) => {
-            let u = username_from_secret_id(prefix, u).unwrap_or_else(|| u.to_owned());
-            scope_for_change(u)
-        }
-        (Some(m), _) => {
-            return Err(RequestError::Unsupported(format!(
-                "mode {m:?}; use \"all\", or give a \"username\""
-            )));
-        }
-    };
-    let trigger = if event.get("schedule").is_some() {
-        Trigger::Schedule
-    } else {
-        Trigger::Manual
-    };
-    let notify_source_systems = notify && scope == Scope::All;
-    Ok(Request {
-        trigger,
-        scope,
-        event: None,
-        notify_source_systems,
-        as_of,
-    })
-}
-
-fn scope_for_change(username: String) -> Scope {
-    match Role::of(&username) {
-        Role::User => Scope::User { username },
-        Role::GroupAdmin | Role::SuperAdmin => Scope::Group { admin: username },
-    }
-}
 
 /// The output of "list the users": the batches to validate and the admins to load.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,269 @@
+//! Configuration from environment variables: every variable any function or the CLI reads is
+//! parsed here, once, at cold start. Pure: the caller hands in the variables
+//! (`Env::new(std::env::vars())`), so tests pass their own.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use super::Rules;
+use crate::login::{LoginPolicy, Protocol};
+use crate::prefix_lists::{DEFAULT_MARKER, DEFAULT_MAX_REMOVAL_SHARE, PlanSettings};
+
+/// A configuration value that is present but unusable. Raised at cold start, so a misconfigured
+/// function fails its first invocation loudly instead of running with a guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name} = {value:?} is not valid: expected {expected}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// The secret name prefix that marks SFTP users, when `SECRET_PREFIX` is unset.
+pub const DEFAULT_SECRET_PREFIX: &str = "SFTP/";
+
+/// A snapshot of environment variables. Unset and blank are the same.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    pub fn new<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self {
+            vars: vars
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into().trim().to_owned()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+        }
+    }
+
+    /// A variable's value, trimmed; `None` when unset or blank.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// A variable, parsed; `Ok(None)` when unset or blank.
+    pub fn parse<T: FromStr>(
+        &self,
+        name: &str,
+        expected: &'static str,
+    ) -> Result<Option<T>, ConfigError> {
+        self.var(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|_| invalid(name, value.to_owned(), expected))
+            })
+            .transpose()
+    }
+
+    /// A comma-separated list (empty when unset).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.var(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A required variable.
+    pub fn required(&self, name: &str, expected: &'static str) -> Result<String, ConfigError> {
+        self.var(name)
+            .map(str::to_owned)
+            .ok_or_else(|| invalid(name, String::new(), expected))
+    }
+
+    /// `SECRET_PREFIX` (default `SFTP/`): secrets under this prefix are users.
+    pub fn secret_prefix(&self) -> String {
+        self.var("SECRET_PREFIX")
+            .unwrap_or(DEFAULT_SECRET_PREFIX)
+            .to_owned()
+    }
+
+    /// `EXCLUDED_USERS`: usernames never checked or notified.
+    pub fn excluded_users(&self) -> Vec<String> {
+        self.list("EXCLUDED_USERS")
+    }
+
+    /// The validation policy (`TRANSFER_ROLE_ARN`, `MAX_PUBLIC_KEYS`, `MIN_RSA_BITS`,
+    /// `MIN_IPV4_PREFIX_LEN`, `MIN_IPV6_PREFIX_LEN`, `KEY_NOTICE_AFTER_MONTHS`,
+    /// `KEY_REFUSE_AFTER_MONTHS`); unset values take the defaults of [`Rules`]. One reader for
+    /// the Lambdas and the operator CLI, so all judge secrets alike.
+    pub fn rules(&self) -> Result<Rules, ConfigError> {
+        let defaults = Rules::default();
+        Ok(Rules {
+            transfer_role_arn: self.var("TRANSFER_ROLE_ARN").map(str::to_owned),
+            max_public_keys: self
+                .parse("MAX_PUBLIC_KEYS", "a whole number")?
+                .unwrap_or(defaults.max_public_keys),
+            min_ipv4_prefix_len: self
+                .parse("MIN_IPV4_PREFIX_LEN", "0-32")?
+                .unwrap_or(defaults.min_ipv4_prefix_len),
+            min_ipv6_prefix_len: self
+                .parse("MIN_IPV6_PREFIX_LEN", "0-128")?
+                .unwrap_or(defaults.min_ipv6_prefix_len),
+            min_rsa_bits: self
+                .parse("MIN_RSA_BITS", "a whole number of bits")?
+                .unwrap_or(defaults.min_rsa_bits),
+            notice_after_months: self
+                .parse("KEY_NOTICE_AFTER_MONTHS", "a whole number of months")?
+                .unwrap_or(defaults.notice_after_months),
+            refuse_after_months: self
+                .parse("KEY_REFUSE_AFTER_MONTHS", "a whole number of months")?
+                .unwrap_or(defaults.refuse_after_months),
+        })
+    }
+
+    /// The login policy: the shared rules, `KEY_MAX_AGE_MONTHS` (default 12; `0` or `off`
+    /// switches the limit off), `ALLOWED_PROTOCOLS` (default `SFTP`; `FTP` is refused, it sends
+    /// passwords in clear), `SESSION_POLICY` (`on`/`off`, default on) and `HOME_BUCKETS` (when
+    /// set, home folders must lie in these buckets).
+    pub fn login_policy(&self) -> Result<LoginPolicy, ConfigError> {
+        let defaults = LoginPolicy::default();
+        let key_max_age_months = match self.var("KEY_MAX_AGE_MONTHS") {
+            None => defaults.key_max_age_months,
+            Some(v) if v.eq_ignore_ascii_case("off") || v == "0" => None,
+            Some(v) => Some(v.parse().map_err(|_| {
+                invalid(
+                    "KEY_MAX_AGE_MONTHS",
+                    v.to_owned(),
+                    "a whole number of months, or 0/off",
+                )
+            })?),
+        };
+        let protocols = match self.list("ALLOWED_PROTOCOLS") {
+            names if names.is_empty() => defaults.protocols,
+            names => names
+                .into_iter()
+                .map(|name| match Protocol::parse(&name) {
+                    Some(protocol) if protocol != Protocol::Ftp => Ok(protocol),
+                    _ => Err(invalid(
+                        "ALLOWED_PROTOCOLS",
+                        name,
+                        "SFTP and/or FTPS (FTP sends passwords in clear)",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let session_policy = match self.var("SESSION_POLICY") {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(invalid("SESSION_POLICY", other.to_owned(), "on or off"));
+            }
+        };
+        Ok(LoginPolicy {
+            rules: self.rules()?,
+            key_max_age_months,
+            protocols,
+            session_policy,
+            buckets: self.list("HOME_BUCKETS"),
+        })
+    }
+
+    /// The prefix-list plan's bounds: `PREFIX_LIST_MARKER` (default `AUTOMATED_PREFIX`) and
+    /// `MAX_REMOVAL_SHARE` (0 to 1, default 0.5).
+    pub fn plan_settings(&self) -> Result<PlanSettings, ConfigError> {
+        const SHARE: &str = "a share from 0 to 1, e.g. 0.5";
+        let share: Option<f64> = self.parse("MAX_REMOVAL_SHARE", SHARE)?;
+        if let Some(bad) = share.filter(|s| !(0.0..=1.0).contains(s)) {
+            return Err(invalid("MAX_REMOVAL_SHARE", bad.to_string(), SHARE));
+        }
+        Ok(PlanSettings {
+            marker: self
+                .var("PREFIX_LIST_MARKER")
+                .unwrap_or(DEFAULT_MARKER)
+                .to_owned(),
+            max_removal_share: share.unwrap_or(DEFAULT_MAX_REMOVAL_SHARE),
+        })
+    }
+}
+
+fn invalid(name: &str, value: String, expected: &'static str) -> ConfigError {
+    ConfigError {
+        name: name.to_owned(),
+        value,
+        expected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Env {
+        Env::new(vars.iter().copied())
+    }
+
+    #[test]
+    fn unset_and_blank_variables_take_the_defaults() {
+        let env = env(&[("MAX_PUBLIC_KEYS", "  "), ("EXCLUDED_USERS", "")]);
+        assert_eq!(env.rules().unwrap(), Rules::default());
+        assert_eq!(env.login_policy().unwrap(), LoginPolicy::default());
+        assert_eq!(env.plan_settings().unwrap(), PlanSettings::default());
+        assert_eq!(env.secret_prefix(), "SFTP/");
+        assert!(env.excluded_users().is_empty());
+    }
+
+    #[test]
+    fn set_variables_override_the_defaults() {
+        let env = env(&[
+            ("TRANSFER_ROLE_ARN", "arn:aws:iam::123456789012:role/T"),
+            ("MAX_PUBLIC_KEYS", "1"),
+            ("KEY_MAX_AGE_MONTHS", "off"),
+            ("ALLOWED_PROTOCOLS", "SFTP, FTPS"),
+            ("SESSION_POLICY", "off"),
+            ("HOME_BUCKETS", "a,b"),
+            ("PREFIX_LIST_MARKER", "SFTP_ALLOW"),
+            ("MAX_REMOVAL_SHARE", "1"),
+            ("EXCLUDED_USERS", "sample, test"),
+            ("SECRET_PREFIX", "Transfer/"),
+        ]);
+        let policy = env.login_policy().unwrap();
+        assert_eq!(policy.rules.max_public_keys, 1);
+        assert_eq!(
+            policy.rules.transfer_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/T")
+        );
+        assert_eq!(policy.key_max_age_months, None);
+        assert_eq!(policy.protocols, [Protocol::Sftp, Protocol::Ftps]);
+        assert!(!policy.session_policy);
+        assert_eq!(policy.buckets, ["a", "b"]);
+        let plan = env.plan_settings().unwrap();
+        assert_eq!(plan.marker, "SFTP_ALLOW");
+        assert_eq!(plan.max_removal_share, 1.0);
+        assert_eq!(env.excluded_users(), ["sample", "test"]);
+        assert_eq!(env.secret_prefix(), "Transfer/");
+    }
+
+    #[test]
+    fn an_unusable_value_names_the_variable_and_what_it_should_be() {
+        for (name, value) in [
+            ("MAX_PUBLIC_KEYS", "two"),
+            ("KEY_MAX_AGE_MONTHS", "a year"),
+            ("ALLOWED_PROTOCOLS", "FTP"),
+            ("SESSION_POLICY", "maybe"),
+            ("MAX_REMOVAL_SHARE", "1.5"),
+        ] {
+            let env = env(&[(name, value)]);
+            let err = env
+                .login_policy()
+                .and_then(|_| env.plan_settings())
+                .unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_an_error_naming_it() {
+        let err = env(&[]).required("SENDER_EMAIL", "a verified SES identity");
+        assert_eq!(err.unwrap_err().name, "SENDER_EMAIL");
+    }
+}

@@ -1,0 +1,119 @@
+use super::*;
+use serde_json::json;
+
+fn event(file: &str) -> Value {
+    let text = match file {
+        "put" => include_str!("../../../../test-events/cloudtrail-put-secret-value.json"),
+        "update" => include_str!("../../../../test-events/cloudtrail-update-secret.json"),
+        "create" => include_str!("../../../../test-events/cloudtrail-create-secret.json"),
+        "delete" => include_str!("../../../../test-events/cloudtrail-delete-secret.json"),
+        "restore" => include_str!("../../../../test-events/cloudtrail-restore-secret.json"),
+        "admin" => include_str!("../../../../test-events/cloudtrail-admin-change.json"),
+        "unrelated" => include_str!("../../../../test-events/cloudtrail-unrelated-secret.json"),
+        "get" => include_str!("../../../../test-events/cloudtrail-get-secret-value.json"),
+        "weekly" => include_str!("../../../../test-events/scheduled-weekly.json"),
+        "rule" => include_str!("../../../../test-events/scheduled-rule-event.json"),
+        other => panic!("no sample event {other}"),
+    };
+    serde_json::from_str(text).expect("sample event is JSON")
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn user(u: &str) -> Scope {
+    Scope::User {
+        username: u.to_owned(),
+    }
+}
+
+#[test]
+fn a_change_by_arn_names_the_user_without_the_random_suffix() {
+    let r = request_from_event(&event("put"), "SFTP/").unwrap();
+    assert_eq!(r.trigger, Trigger::SecretChange);
+    assert_eq!(r.scope, user("nab-feeds"));
+    assert_eq!(r.event.as_deref(), Some("PutSecretValue of SFTP/nab-feeds"));
+    assert!(!r.notify_source_systems);
+}
+
+#[test]
+fn every_kind_of_change_is_recognised_by_name_or_arn() {
+    assert_eq!(
+        request_from_event(&event("update"), "SFTP/").unwrap().scope,
+        user("anz-bank")
+    );
+    assert_eq!(
+        request_from_event(&event("create"), "SFTP/").unwrap().scope,
+        user("stripe-payouts")
+    );
+    assert_eq!(
+        request_from_event(&event("delete"), "SFTP/").unwrap().scope,
+        user("retired-partner")
+    );
+    assert_eq!(
+        request_from_event(&event("restore"), "SFTP/")
+            .unwrap()
+            .trigger,
+        Trigger::SecretChange
+    );
+}
+
+#[test]
+fn a_change_to_an_admin_rechecks_its_group() {
+    let r = request_from_event(&event("admin"), "SFTP/").unwrap();
+    assert_eq!(
+        r.scope,
+        Scope::Group {
+            admin: "PaymentsAdmin".into()
+        }
+    );
+}
+
+#[test]
+fn other_secrets_and_read_only_calls_are_not_runs() {
+    assert!(matches!(
+        request_from_event(&event("unrelated"), "SFTP/"),
+        Err(RequestError::NotAnSftpUser(id)) if id == "prod/db-password"
+    ));
+    assert!(matches!(
+        request_from_event(&event("get"), "SFTP/"),
+        Err(RequestError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn the_change_path_never_notifies_source_systems_even_if_asked() {
+    let mut e = event("put");
+    e["notifySourceSystems"] = json!(true);
+    assert!(
+        !request_from_event(&e, "SFTP/")
+            .unwrap()
+            .notify_source_systems
+    );
+}
+
+#[test]
+fn the_weekly_input_checks_everyone_and_notifies_source_systems() {
+    let r = request_from_event(&event("weekly"), "SFTP/").unwrap();
+    assert_eq!(r.scope, Scope::All);
+    assert!(r.notify_source_systems);
+    let classic = request_from_event(&event("rule"), "SFTP/").unwrap();
+    assert_eq!(
+        (classic.trigger, classic.scope),
+        (Trigger::Schedule, Scope::All)
+    );
+}
+
+#[test]
+fn manual_input_can_pin_the_date_and_name_one_user() {
+    let r = request_from_event(
+        &json!({"username": "SFTP/bank1", "asOf": "2026-11-21"}),
+        "SFTP/",
+    )
+    .unwrap();
+    assert_eq!(r.scope, user("bank1"));
+    assert_eq!(r.as_of, Some(day("2026-11-21")));
+    assert!(request_from_event(&json!({"asOf": "21/11/2026"}), "SFTP/").is_err());
+    assert!(request_from_event(&json!({"mode": "everything"}), "SFTP/").is_err());
+}
