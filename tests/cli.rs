@@ -502,10 +502,8 @@ async fn the_audit_agrees_with_the_validation_workflow_on_the_sample_users() -> 
         )
         .await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let workflow_summary = execution.output.clone().unwrap();
-    let batches = deployment
-        .state_outputs(&execution.arn, "Validate this batch of users")
-        .await?;
+    let workflow_summary = deployment.full_summary(&execution)?;
+    let batches = deployment.run_files(&execution.arn, "reports")?;
     let workflow_reports: Vec<Value> = batches
         .iter()
         .flat_map(|b| b["reports"].as_array().cloned().unwrap_or_default())

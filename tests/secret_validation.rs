@@ -48,10 +48,10 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-fn summary_of(execution: &Execution) -> &Value {
-    execution
-        .output
-        .as_ref()
+/// The run's full summary, which the bounded one in the execution output points to.
+fn summary_of(deployment: &Deployment, execution: &Execution) -> Value {
+    deployment
+        .full_summary(execution)
         .expect("a finished run has a summary")
 }
 
@@ -63,7 +63,19 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
     let execution = run(&deployment, json!({"mode": "all", "asOf": "2026-11-21"})).await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let summary = summary_of(&execution);
+    let bounded = execution.output.clone().expect("the bounded summary");
+    assert_eq!(
+        bounded["usersWithFindings"], 11,
+        "a count in the execution output"
+    );
+    assert_eq!(bounded["emailsSent"], 2);
+    assert!(
+        bounded["fullSummary"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://")
+    );
+    let summary = summary_of(&deployment, &execution);
     assert_eq!(summary["usersChecked"], 20);
     assert_eq!(summary["complete"], true);
     assert_eq!(
@@ -129,7 +141,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     let execution = run(&deployment, event("cloudtrail-put-secret-value.json")).await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let summary = summary_of(&execution);
+    let summary = summary_of(&deployment, &execution);
     assert_eq!(summary["trigger"], "secretChange");
     assert_eq!(
         summary["scope"],
@@ -149,9 +161,9 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A deleted user is a change too: nothing to validate, nothing sent, and the run says why.
     let execution = run(&deployment, event("cloudtrail-delete-secret.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    assert_eq!(summary_of(&execution)["usersChecked"], 0);
+    assert_eq!(summary_of(&deployment, &execution)["usersChecked"], 0);
     assert!(
-        summary_of(&execution)["notes"][0]
+        summary_of(&deployment, &execution)["notes"][0]
             .as_str()
             .unwrap()
             .contains("no longer exists")
@@ -161,7 +173,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A change to an admin re-checks that admin's group only.
     let execution = run(&deployment, event("cloudtrail-admin-change.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let group = summary_of(&execution);
+    let group = summary_of(&deployment, &execution);
     assert_eq!(
         group["scope"],
         json!({"kind": "group", "admin": "PaymentsAdmin"})
@@ -205,10 +217,14 @@ async fn an_email_ses_rejects_fails_the_execution_and_the_summary_names_it() -> 
         problems[0].as_str().unwrap().contains("EmailRejected"),
         "{cause}"
     );
+    // The refusal is kept as the email's outcome, beside the email.
+    let outcomes = deployment.run_files(&execution.arn, "sent")?;
+    assert_eq!(outcomes.len(), 1);
     assert!(
-        execution
-            .states
-            .contains(&"Note that this email could not be sent".to_owned())
+        outcomes[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("EmailRejected: ")
     );
     assert!(deployment.sent_emails()?.is_empty());
     Ok(())
@@ -247,7 +263,9 @@ async fn no_password_or_key_material_reaches_logs_execution_history_or_email() -
     .await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let history = deployment.history_text(&execution.arn).await?;
+    // The execution history and every file the run kept in the work bucket.
+    let history = deployment.history_text(&execution.arn).await?
+        + &deployment.run_files_text(&execution.arn)?;
     let emails: String = deployment
         .sent_emails()?
         .iter()

@@ -97,7 +97,7 @@ fn problems_in(text: &str, machine: &Value) -> Vec<String> {
         "\"Assign\"",
         "\"Arguments\"",
         "ItemBatcher",
-        "DISTRIBUTED",
+        "EXPRESS",
     ] {
         if text.contains(forbidden) {
             problems.push(format!("uses {forbidden}, which no local engine runs"));
@@ -107,6 +107,26 @@ fn problems_in(text: &str, machine: &Value) -> Vec<String> {
     for (state_name, state) in states(machine) {
         if !state_name.contains(' ') || !state_name.starts_with(char::is_uppercase) {
             problems.push(format!("state {state_name:?} should read as a sentence"));
+        }
+        if state["ItemReader"].is_object() {
+            // A Distributed Map: its results must never come back into the state (256 KiB,
+            // uncatchable), and moto's engine needs a bound on its workers.
+            let discarded = state.get("ResultPath").is_some_and(Value::is_null);
+            if !state["ResultWriter"].is_object() && !discarded {
+                problems.push(format!(
+                    "{state_name}: a Distributed Map needs a ResultWriter or ResultPath null"
+                ));
+            }
+            if state["MaxConcurrency"].as_u64().is_none_or(|c| c == 0) {
+                problems.push(format!(
+                    "{state_name}: a Distributed Map needs a MaxConcurrency"
+                ));
+            }
+            if state["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] != "STANDARD" {
+                problems.push(format!(
+                    "{state_name}: children must be STANDARD executions (history for operators)"
+                ));
+            }
         }
         if state["Type"] == "Wait" && state.get("Seconds").is_some() {
             problems.push(format!(
@@ -280,6 +300,36 @@ fn the_error_name_check_catches_a_misspelt_name_and_an_unhandled_one() {
             .any(|p| p.contains("reports EmailThrottled, which is neither")),
         "{problems:?}"
     );
+}
+
+#[test]
+fn the_rules_catch_a_distributed_map_that_would_return_its_results_into_the_state() {
+    let machine: Value = serde_json::json!({
+        "StartAt": "Do each thing",
+        "States": {
+            "Do each thing": {
+                "Type": "Map", "End": true,
+                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                    "StartAt": "Do this thing",
+                    "States": {"Do this thing": {"Type": "Succeed"}}
+                }
+            }
+        }
+    });
+    let problems = problems_in(&machine.to_string(), &machine);
+    for expected in [
+        "needs a ResultWriter or ResultPath null",
+        "needs a MaxConcurrency",
+        "children must be STANDARD",
+        "uses EXPRESS",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::deployment::{self, Deployment, Execution};
 use crate::operator_cli;
 use crate::stack::LocalStack;
+use warden_core::secret_validation::files;
 
 /// The demo on a running stack: every scenario in turn, each printed as it runs.
 pub async fn run(stack: &LocalStack) -> Result<()> {
@@ -200,9 +201,8 @@ async fn show_execution(deployment: &Deployment, execution: &Execution) -> Resul
             execution.cause.as_deref().unwrap_or("")
         );
     }
-    let batches = deployment
-        .state_outputs(&execution.arn, "Validate this batch of users")
-        .await?;
+    // Each batch's report is a file of the run in the work bucket (the Map's children write them).
+    let batches = deployment.run_files(&execution.arn, files::REPORTS)?;
     let reports: Vec<&Value> = batches
         .iter()
         .flat_map(|b| b["reports"].as_array().into_iter().flatten())

@@ -1,12 +1,13 @@
 //! Deploying and driving the state machines on the local stack: seed users, deploy definitions
 //! with their substitutions, run executions, read their history and the mail moto recorded.
 
-use crate::stack::{ACCOUNT, LocalStack, function_arn};
+use crate::stack::{ACCOUNT, LocalStack, WORK_BUCKET, function_arn};
 use anyhow::{Context, Result, bail};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use warden_core::work::Run;
 
 pub use warden_core::registry::STATE_MACHINES;
 
@@ -48,6 +49,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         .email_identity(sender)
         .send()
         .await?;
+    crate::operator_cli::create_bucket(stack, WORK_BUCKET)?;
     let mut state_machines = Vec::new();
     for &name in STATE_MACHINES {
         let out = clients
@@ -70,6 +72,17 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
     })
 }
 
+/// The run an execution ARN (`arn:…:execution:<state machine>:<name>`) names.
+pub fn run_of(execution_arn: &str) -> Result<Run> {
+    let mut parts = execution_arn.rsplit(':');
+    let execution = parts.next().context("an execution ARN")?;
+    let state_machine = parts.next().context("an execution ARN")?;
+    Ok(Run {
+        state_machine: state_machine.to_owned(),
+        execution: execution.to_owned(),
+    })
+}
+
 /// One finished execution.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -78,6 +91,8 @@ pub struct Execution {
     pub output: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// The cause, when it is JSON (a `RunIncomplete` run's bounded summary).
+    pub cause_json: Option<Value>,
     /// Names of the states entered, in order (Map iterations included).
     pub states: Vec<String>,
     pub elapsed: Duration,
@@ -183,6 +198,7 @@ impl Deployment {
                     output: d.output().map(serde_json::from_str).transpose()?,
                     error: d.error().map(str::to_owned),
                     cause: d.cause().map(str::to_owned),
+                    cause_json: d.cause().and_then(|c| serde_json::from_str(c).ok()),
                     states,
                     elapsed: started.elapsed(),
                     arn,
@@ -279,6 +295,54 @@ impl Deployment {
             .collect())
     }
 
+    /// A JSON file of the work bucket (`s3://sftp-warden-work/<key>`), e.g. a run's full summary.
+    pub fn work_file(&self, key: &str) -> Result<Value> {
+        ureq::get(&format!("{}/{WORK_BUCKET}/{key}", self.moto_url))
+            .call()
+            .with_context(|| format!("reading s3://{WORK_BUCKET}/{key}"))?
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_json()
+            .with_context(|| format!("s3://{WORK_BUCKET}/{key} is not JSON"))
+    }
+
+    /// The files of a set of a run in the work bucket (`reports`, `emails`, `sent`), in order.
+    pub fn run_files(&self, execution_arn: &str, set: &str) -> Result<Vec<Value>> {
+        let prefix = run_of(execution_arn)?.set_prefix(set);
+        object_keys(&self.moto_url, WORK_BUCKET, &prefix)?
+            .iter()
+            .map(|key| self.work_file(key))
+            .collect()
+    }
+
+    /// Every file a run keeps in the work bucket, as one text (for tests that look for leaks).
+    pub fn run_files_text(&self, execution_arn: &str) -> Result<String> {
+        let prefix = run_of(execution_arn)?.prefix();
+        let mut text = String::new();
+        for key in object_keys(&self.moto_url, WORK_BUCKET, &prefix)? {
+            text.push_str(&self.work_file(&key)?.to_string());
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// A run's full summary (the bounded one, its execution output, says where it is).
+    pub fn full_summary(&self, execution: &Execution) -> Result<Value> {
+        let output = execution
+            .output
+            .as_ref()
+            .or(execution.cause_json.as_ref())
+            .with_context(|| format!("{} has no summary", execution.arn))?;
+        let uri = output["fullSummary"]
+            .as_str()
+            .with_context(|| format!("{} names no full summary", execution.arn))?;
+        let key = uri
+            .strip_prefix(&format!("s3://{WORK_BUCKET}/"))
+            .with_context(|| format!("{uri} is not in the work bucket"))?;
+        self.work_file(key)
+    }
+
     /// Every email moto's SES has recorded so far.
     pub fn sent_emails(&self) -> Result<Vec<SentEmail>> {
         // Every model moto holds, EC2's stock AMIs and instance types included once EC2 is used
@@ -310,5 +374,52 @@ impl Deployment {
             });
         }
         Ok(sent)
+    }
+}
+
+/// The keys of the objects in a bucket under `prefix`, from moto (ListObjectsV2, path-style).
+pub fn object_keys(moto_url: &str, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = ureq::get(&format!("{moto_url}/{bucket}"))
+            .query("list-type", "2")
+            .query("prefix", prefix);
+        if let Some(t) = &token {
+            request = request.query("continuation-token", t);
+        }
+        let body = request
+            .call()
+            .with_context(|| format!("listing s3://{bucket}/{prefix}"))?
+            .body_mut()
+            .read_to_string()?;
+        keys.extend(xml_values(&body, "Key"));
+        token = xml_values(&body, "NextContinuationToken")
+            .into_iter()
+            .next();
+        if token.is_none() {
+            return Ok(keys);
+        }
+    }
+}
+
+/// The text of every `<tag>…</tag>` (S3's XML, which has no attributes on these).
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(value, _)| value.to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_values_are_read_between_their_tags() {
+        let xml = "<R><Contents><Key>a/</Key></Contents><Contents><Key>a/b/</Key></Contents></R>";
+        assert_eq!(xml_values(xml, "Key"), ["a/", "a/b/"]);
+        assert!(xml_values(xml, "NextContinuationToken").is_empty());
     }
 }

@@ -129,50 +129,9 @@ pub fn create_bucket(stack: &LocalStack, name: &str) -> Result<()> {
 
 /// The keys of the objects in a bucket under `prefix`, from moto (ListObjectsV2, path-style).
 pub fn object_keys(stack: &LocalStack, bucket: &str, prefix: &str) -> Result<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = ureq::get(&format!("{}/{bucket}", stack.moto_url()))
-            .query("list-type", "2")
-            .query("prefix", prefix);
-        if let Some(t) = &token {
-            request = request.query("continuation-token", t);
-        }
-        let body = request
-            .call()
-            .with_context(|| format!("listing s3://{bucket}/{prefix}"))?
-            .body_mut()
-            .read_to_string()?;
-        keys.extend(xml_values(&body, "Key"));
-        token = xml_values(&body, "NextContinuationToken")
-            .into_iter()
-            .next();
-        if token.is_none() {
-            return Ok(keys);
-        }
-    }
+    crate::deployment::object_keys(&stack.moto_url(), bucket, prefix)
 }
 
-/// The text of every `<tag>…</tag>` (S3's XML, which has no attributes on these).
-fn xml_values(xml: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    xml.split(&open)
-        .skip(1)
-        .filter_map(|rest| rest.split_once(&close).map(|(value, _)| value.to_owned()))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_values_are_read_between_their_tags() {
-        let xml = "<R><Contents><Key>a/</Key></Contents><Contents><Key>a/b/</Key></Contents></R>";
-        assert_eq!(xml_values(xml, "Key"), ["a/", "a/b/"]);
-        assert!(xml_values(xml, "NextContinuationToken").is_empty());
-    }
-}
 
 /// The operator CLI's part of `cargo xtask demo`: onboarding the sample users from the sheet,
 /// the audit, and the execution history. Prints as the rest of the demo does.

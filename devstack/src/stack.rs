@@ -17,6 +17,8 @@ use warden_core::registry;
 
 pub const REGION: &str = "ap-southeast-2";
 pub const ACCOUNT: &str = "123456789012";
+/// The work bucket (template.yaml `WorkBucket`): created in moto's S3 when the stack deploys.
+pub const WORK_BUCKET: &str = "sftp-warden-work";
 
 /// The functions the stack runs (every function of the registry), by binary and function name.
 pub fn functions() -> impl Iterator<Item = &'static str> {
@@ -55,6 +57,7 @@ impl Default for StackOptions {
             ),
             ("EXCLUDED_USERS", "sample"),
             ("SECRET_PREFIX", "SFTP/"),
+            ("WORK_BUCKET", WORK_BUCKET),
         ];
         Self {
             function_env: env

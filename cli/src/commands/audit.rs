@@ -124,6 +124,8 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
         batches,
         unrouted: digests.unrouted,
         sent: Vec::new(),
+        missing_batches: Vec::new(),
+        unsent: Vec::new(),
     });
 
     let with_findings = !summary.users_with_findings.is_empty();

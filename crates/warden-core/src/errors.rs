@@ -28,6 +28,11 @@ pub enum ErrorName {
     EmailInvalid,
     /// SES failed or could not be reached (retried).
     EmailServiceError,
+    // The work bucket (warden-aws).
+    /// The run's work files could not be read or written (retried).
+    WorkStoreUnavailable,
+    /// A work file a step needs is missing or not what it expects: the run cannot go on.
+    WorkFileInvalid,
     // EC2 managed prefix lists (warden-ec2).
     /// The list changed since the version the step knew (retried: the step re-reads).
     PrefixListVersionMismatch,
@@ -74,6 +79,8 @@ impl ErrorName {
         ErrorName::EmailRejected,
         ErrorName::EmailInvalid,
         ErrorName::EmailServiceError,
+        ErrorName::WorkStoreUnavailable,
+        ErrorName::WorkFileInvalid,
         ErrorName::PrefixListVersionMismatch,
         ErrorName::PrefixListBusy,
         ErrorName::PrefixListFull,
@@ -103,6 +110,8 @@ impl ErrorName {
             ErrorName::EmailRejected => "EmailRejected",
             ErrorName::EmailInvalid => "EmailInvalid",
             ErrorName::EmailServiceError => "EmailServiceError",
+            ErrorName::WorkStoreUnavailable => "WorkStoreUnavailable",
+            ErrorName::WorkFileInvalid => "WorkFileInvalid",
             ErrorName::PrefixListVersionMismatch => "PrefixListVersionMismatch",
             ErrorName::PrefixListBusy => "PrefixListBusy",
             ErrorName::PrefixListFull => "PrefixListFull",

@@ -24,6 +24,7 @@ pub mod trigger;
 pub mod user;
 pub mod username;
 pub mod validation;
+pub mod work;
 
 #[cfg(test)]
 mod test_support;

@@ -54,6 +54,8 @@ pub const EMAIL_ERRORS: &[ErrorName] = &[
     EmailInvalid,
     EmailServiceError,
 ];
+/// The names of the work bucket adapter's errors (`warden_aws::work::WorkError`).
+pub const WORK_ERRORS: &[ErrorName] = &[WorkStoreUnavailable, WorkFileInvalid];
 /// The names of the EC2 adapter's errors when only reading lists: no version or capacity to be
 /// refused for.
 pub const EC2_READ_ERRORS: &[ErrorName] = &[
@@ -79,32 +81,36 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "list-users",
         caller: Caller::StateMachines,
-        errors: &[SECRETS_ERRORS, &[NotAnSftpUser, UnsupportedInput]],
+        errors: &[
+            SECRETS_ERRORS,
+            WORK_ERRORS,
+            &[NotAnSftpUser, UnsupportedInput],
+        ],
     },
     Function {
         name: "load-admins",
         caller: Caller::StateMachines,
-        errors: &[SECRETS_ERRORS, &[AdminUnreadable]],
+        errors: &[SECRETS_ERRORS, WORK_ERRORS, &[AdminUnreadable]],
     },
     Function {
         name: "validate-users",
         caller: Caller::StateMachines,
-        errors: &[SECRETS_ERRORS],
+        errors: &[SECRETS_ERRORS, WORK_ERRORS],
     },
     Function {
         name: "build-digests",
         caller: Caller::StateMachines,
-        errors: &[],
+        errors: &[WORK_ERRORS],
     },
     Function {
         name: "send-email",
         caller: Caller::StateMachines,
-        errors: &[EMAIL_ERRORS],
+        errors: &[EMAIL_ERRORS, WORK_ERRORS],
     },
     Function {
         name: "summarise-run",
         caller: Caller::StateMachines,
-        errors: &[],
+        errors: &[WORK_ERRORS],
     },
     Function {
         name: "start-runs",
@@ -191,6 +197,10 @@ pub const LEFT_TO_CATCH_ALL: &[(ErrorName, &str)] = &[
         "an IAM mistake: an operator must fix the role",
     ),
     (PlanTooLarge, "the plan will not shrink on a retry"),
+    (
+        WorkFileInvalid,
+        "a file the step needs is missing or damaged: a retry reads the same",
+    ),
 ];
 
 /// The function of that name.

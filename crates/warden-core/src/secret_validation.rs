@@ -10,9 +10,36 @@ use crate::notify::{Email, EmailKind};
 use crate::trigger::{Request, Scope, Trigger};
 use crate::user::Role;
 use crate::validation::{Rule, UserReport};
+use crate::work::{Run, WorkFile};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The files of a validation run in the work bucket, under the run's prefix
+/// ([`crate::work::Run::prefix`]).
+pub mod files {
+    /// The whole [`super::Plan`].
+    pub const PLAN: &str = "plan.json";
+    /// The batches of usernames, a JSON array of arrays: the validation Map's `ItemReader`.
+    pub const BATCHES: &str = "batches.json";
+    /// The [`crate::AdminDirectory`].
+    pub const ADMINS: &str = "admins.json";
+    /// One [`super::BatchResult`] per batch, numbered as the batches.
+    pub const REPORTS: &str = "reports";
+    /// One [`crate::Email`] per email, numbered.
+    pub const EMAILS: &str = "emails";
+    /// The emails to send, a JSON array of [`super::EmailRef`]: the send Map's `ItemReader`.
+    pub const EMAIL_INDEX: &str = "emails.json";
+    /// One [`super::SendOutcome`] per email sent (or refused), numbered as the emails.
+    pub const SENT: &str = "sent";
+    /// The users with findings nobody can be told about (a JSON array of usernames).
+    pub const UNROUTED: &str = "unrouted.json";
+    /// The full [`super::Summary`].
+    pub const SUMMARY: &str = "summary.json";
+}
+
+/// What the bounded outputs show of a list before "and N more".
+pub const SHOWN: usize = 10;
 
 /// Users per validation batch: one `BatchGetSecretValue` call reads at most 20 secrets.
 pub const BATCH_SIZE: usize = 20;
@@ -62,6 +89,27 @@ pub fn plan(
             Vec::new()
         }
         Scope::User { username } => vec![username.clone()],
+        Scope::Users { usernames: named } => {
+            let exists = |name: &String| usernames.binary_search(name).is_ok();
+            let gone: Vec<&str> = named
+                .iter()
+                .filter(|n| !exists(n))
+                .map(String::as_str)
+                .collect();
+            if !gone.is_empty() {
+                notes.push(format!(
+                    "{} no longer exist (deleted); there is nothing to validate for them: {}",
+                    gone.len(),
+                    first_few(&gone)
+                ));
+            }
+            if named.iter().any(|n| Role::of(n).is_admin() && exists(n)) {
+                // An admin's users are only known once their secrets are read.
+                usernames
+            } else {
+                named.iter().filter(|n| exists(n)).cloned().collect()
+            }
+        }
         // Which users name the admin is only known once their secrets are read.
         Scope::All | Scope::Group { .. } => usernames,
     };
@@ -86,14 +134,127 @@ pub fn plan(
     }
 }
 
-/// The input of "validate a batch of users" (one Map iteration).
+/// At most [`SHOWN`] names, then how many more: what a note or the bounded summary shows.
+fn first_few(names: &[&str]) -> String {
+    let shown = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// The plan as the state carries it: what the run checks, counts, and the file of batches the
+/// validation Map reads. The whole plan is in [`files::PLAN`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanSummary {
+    pub trigger: Trigger,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub notify_source_systems: bool,
+    pub as_of: NaiveDate,
+    pub users_listed: usize,
+    pub users_to_check: usize,
+    pub batches: usize,
+    pub admins: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub batches_file: WorkFile,
+    /// Where the Distributed Maps' `ResultWriter` puts its manifest and results.
+    pub results_prefix: String,
+}
+
+impl Plan {
+    /// The plan of `run` as the state carries it, its batches kept in `batches_file`. Notes are
+    /// capped: at most [`SHOWN`] of them.
+    pub fn summary(&self, run: &Run, batches_file: WorkFile) -> PlanSummary {
+        PlanSummary {
+            trigger: self.trigger,
+            scope: self.scope.clone(),
+            event: self.event.clone(),
+            notify_source_systems: self.notify_source_systems,
+            as_of: self.as_of,
+            users_listed: self.users_listed,
+            users_to_check: self.batches.iter().map(Vec::len).sum(),
+            batches: self.batches.len(),
+            admins: self.admin_names.len(),
+            notes: bounded_lines(&self.notes),
+            batches_file,
+            results_prefix: run.key("map-results"),
+        }
+    }
+}
+
+/// At most [`SHOWN`] lines of at most 300 characters, then how many more.
+fn bounded_lines(lines: &[String]) -> Vec<String> {
+    let mut shown: Vec<String> = lines
+        .iter()
+        .take(SHOWN)
+        .map(|l| crate::text::truncate(l, 300))
+        .collect();
+    if lines.len() > SHOWN {
+        shown.push(format!("… and {} more", lines.len() - SHOWN));
+    }
+    shown
+}
+
+/// What "load the admins" leaves in the state; the directory is in [`files::ADMINS`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminsLoaded {
+    pub admins: usize,
+    /// SuperAdmins with at least one valid address: the run can tell someone about anything.
+    pub super_admin_addresses: usize,
+    pub file: WorkFile,
+}
+
+/// The input of "validate a batch of users" (one child of the validation Map).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchInput {
+    pub run: Run,
+    /// The batch's number: its place in [`files::BATCHES`] and the number of its report.
+    pub batch: usize,
     pub usernames: Vec<String>,
-    pub admins: AdminDirectory,
     pub scope: Scope,
     pub as_of: NaiveDate,
+}
+
+/// What a batch returns to the state (its report is in [`files::REPORTS`]): counts only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BatchCounts {
+    pub batch: usize,
+    pub checked: usize,
+    pub with_findings: usize,
+    pub key_notices: usize,
+    pub unreadable: usize,
+    pub missing: usize,
+    pub secret_reads: usize,
+}
+
+impl BatchCounts {
+    pub fn of(batch: usize, result: &BatchResult) -> Self {
+        Self {
+            batch,
+            checked: result.checked,
+            with_findings: result
+                .reports
+                .iter()
+                .filter(|r| !r.findings.is_empty())
+                .count(),
+            key_notices: result.reports.iter().map(|r| r.key_notices.len()).sum(),
+            unreadable: result.unreadable.len(),
+            missing: result.missing.len(),
+            secret_reads: result.secret_reads,
+        }
+    }
 }
 
 /// A secret that could not be read, by error code only.
@@ -103,18 +264,7 @@ pub struct ReadFailure {
     pub error: String,
 }
 
-/// A whole batch that failed after its retries (filled in by the state machine's Catch).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchFailure {
-    pub usernames: Vec<String>,
-    pub error: String,
-    #[serde(default)]
-    pub cause: String,
-}
-
-/// The output of one Map iteration: compact, so that 10,000 users fit the 256 KiB payload.
-/// Only reports with findings or key notices are kept.
+/// One batch's report ([`files::REPORTS`]): only users with findings or key notices are kept.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BatchResult {
@@ -126,8 +276,6 @@ pub struct BatchResult {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<UserReport>,
     pub secret_reads: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<BatchFailure>,
 }
 
 /// The input of "write the emails".
@@ -137,6 +285,48 @@ pub struct DigestInput {
     pub batches: Vec<BatchResult>,
     pub admins: AdminDirectory,
     pub notify_source_systems: bool,
+}
+
+/// One email to send, as the send Map's items name it: its number and its file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailRef {
+    pub index: usize,
+    pub key: String,
+}
+
+/// What "write the emails" leaves in the state; the emails are in [`files::EMAILS`] and the
+/// list of them in [`files::EMAIL_INDEX`] (absent when there is nothing to send).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestsWritten {
+    pub emails: usize,
+    pub finding_digests: usize,
+    pub key_expiry_notices: usize,
+    /// Users with findings nobody can be told about (no SuperAdmin has a valid address).
+    pub unrouted: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_unrouted: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails_file: Option<WorkFile>,
+}
+
+impl DigestsWritten {
+    pub fn of(digests: &Digests, emails_file: Option<WorkFile>) -> Self {
+        let notices = digests
+            .emails
+            .iter()
+            .filter(|e| e.kind == EmailKind::KeyExpiry)
+            .count();
+        Self {
+            emails: digests.emails.len(),
+            finding_digests: digests.emails.len() - notices,
+            key_expiry_notices: notices,
+            unrouted: digests.unrouted.len(),
+            first_unrouted: digests.unrouted.iter().take(SHOWN).cloned().collect(),
+            emails_file,
+        }
+    }
 }
 
 /// The output of "write the emails".
@@ -199,6 +389,12 @@ pub struct SummaryInput {
     pub unrouted: Vec<String>,
     #[serde(default)]
     pub sent: Vec<SendOutcome>,
+    /// Batches whose report is missing (the batch failed after its retries): their usernames.
+    #[serde(default)]
+    pub missing_batches: Vec<Vec<String>>,
+    /// Emails written but with no outcome (the send failed after its retries).
+    #[serde(default)]
+    pub unsent: Vec<SentEmail>,
 }
 
 /// One email as the summary lists it.
@@ -262,16 +458,23 @@ pub fn summarise(input: &SummaryInput) -> Summary {
                 failure.username, failure.error
             ));
         }
-        if let Some(failure) = &batch.failure {
-            problems.push(format!(
-                "{} users were not checked ({}): {}",
-                failure.usernames.len(),
-                failure.error,
-                failure.usernames.join(", ")
-            ));
-        }
     }
     users_with_findings.sort();
+    for usernames in &input.missing_batches {
+        let names: Vec<&str> = usernames.iter().map(String::as_str).collect();
+        problems.push(format!(
+            "{} users were not checked (their batch failed after its retries): {}",
+            usernames.len(),
+            first_few(&names)
+        ));
+    }
+    for email in &input.unsent {
+        problems.push(format!(
+            "the email {:?} to {} was not sent (it failed after its retries)",
+            email.subject,
+            email.to.join(", ")
+        ));
+    }
     if !input.unrouted.is_empty() {
         problems.push(format!(
             "nobody could be told about the findings of {}: no SuperAdmin has a valid email address",
@@ -310,6 +513,102 @@ pub fn summarise(input: &SummaryInput) -> Summary {
         problems,
         notes,
     }
+}
+
+/// The summary as the execution output carries it: counts, the first few names, at most
+/// [`MAX_PROBLEMS_SHOWN`] problems, and where the full summary is. Always far below the 32 KiB a
+/// `Fail` state's cause may hold, whatever the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub trigger: Trigger,
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub as_of: NaiveDate,
+    pub source_system_notices: bool,
+    pub users_checked: usize,
+    pub users_with_findings: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_users_with_findings: Vec<String>,
+    pub findings_per_rule: BTreeMap<String, usize>,
+    pub keys_due_for_rotation: usize,
+    pub secret_reads: usize,
+    pub emails_sent: usize,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub emails_sent_by_kind: BTreeMap<String, usize>,
+    pub problems_total: usize,
+    pub problems: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub complete: bool,
+    /// `s3://…/summary.json`: every user with findings, every email, every problem.
+    pub full_summary: String,
+}
+
+/// Problems the bounded summary lists; the rest are counted (all are in the full summary).
+pub const MAX_PROBLEMS_SHOWN: usize = 20;
+
+impl Summary {
+    /// The bounded summary of this one, which is kept at `full`.
+    pub fn bounded(&self, full: &WorkFile) -> RunSummary {
+        let mut emails_sent_by_kind = BTreeMap::new();
+        for email in &self.emails_sent {
+            *emails_sent_by_kind.entry(kind_key(email.kind)).or_insert(0) += 1;
+        }
+        let mut problems: Vec<String> = self
+            .problems
+            .iter()
+            .take(MAX_PROBLEMS_SHOWN)
+            .map(|p| crate::text::truncate(p, 400))
+            .collect();
+        if self.problems.len() > MAX_PROBLEMS_SHOWN {
+            problems.push(format!(
+                "… and {} more problems in the full summary",
+                self.problems.len() - MAX_PROBLEMS_SHOWN
+            ));
+        }
+        let scope = match &self.scope {
+            Scope::Users { usernames } if usernames.len() > SHOWN => Scope::Users {
+                usernames: usernames.iter().take(SHOWN).cloned().collect(),
+            },
+            scope => scope.clone(),
+        };
+        RunSummary {
+            trigger: self.trigger,
+            scope,
+            event: self.event.clone(),
+            as_of: self.as_of,
+            source_system_notices: self.source_system_notices,
+            users_checked: self.users_checked,
+            users_with_findings: self.users_with_findings.len(),
+            first_users_with_findings: self
+                .users_with_findings
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect(),
+            findings_per_rule: self.findings_per_rule.clone(),
+            keys_due_for_rotation: self.keys_due_for_rotation,
+            secret_reads: self.secret_reads,
+            emails_sent: self.emails_sent.len(),
+            emails_sent_by_kind,
+            problems_total: self.problems.len(),
+            problems,
+            notes: bounded_lines(&self.notes),
+            complete: self.complete,
+            full_summary: full.uri(),
+        }
+    }
+}
+
+fn kind_key(kind: EmailKind) -> String {
+    match kind {
+        EmailKind::Findings => "findings",
+        EmailKind::KeyExpiry => "keyExpiry",
+        EmailKind::PrefixLists => "prefixLists",
+    }
+    .to_owned()
 }
 
 fn rule_key(rule: Rule) -> String {

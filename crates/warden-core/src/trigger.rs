@@ -26,6 +26,9 @@ pub enum Scope {
     User { username: String },
     /// An admin's secret changed: the admin itself and every user whose `GroupAdmin` it is.
     Group { admin: String },
+    /// Several secrets changed (a batch of change events): these users, and for each admin
+    /// among them the users whose `GroupAdmin` it is.
+    Users { usernames: Vec<String> },
 }
 
 impl Scope {
@@ -35,9 +38,18 @@ impl Scope {
             Scope::All => true,
             Scope::User { username: u } => u == username,
             Scope::Group { admin } => admin == username || group_admin == Some(admin.as_str()),
+            Scope::Users { usernames } => {
+                let listed = |name: &str| usernames.iter().any(|u| u == name);
+                listed(username) || group_admin.is_some_and(|g| Role::of(g).is_admin() && listed(g))
+            }
         }
     }
 }
+
+/// The most users a run scoped to named users checks; a larger batch of changes is checked as
+/// a run over everyone (without source-system notices), which costs the same reads and keeps the
+/// state small.
+pub const MAX_NAMED_USERS: usize = 500;
 
 /// What started the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,25 +169,75 @@ fn manual_request(
             let u = username_from_secret_id(prefix, u).unwrap_or_else(|| u.to_owned());
             scope_for_change(u)
         }
+        (Some("users"), None) => users_scope(event.get("usernames"), prefix)?,
         (Some(m), _) => {
             return Err(RequestError::Unsupported(format!(
-                "mode {m:?}; use \"all\", or give a \"username\""
+                "mode {m:?}; use \"all\", \"users\" with \"usernames\", or give a \"username\""
             )));
         }
     };
-    let trigger = if event.get("schedule").is_some() {
+    // A batch of change events gathered by start-runs: `{"mode": "users", "usernames": [...],
+    // "changes": {"events": N, "batch": "<id>"}}`.
+    let changes = event.get("changes");
+    let trigger = if changes.is_some() {
+        Trigger::SecretChange
+    } else if event.get("schedule").is_some() {
         Trigger::Schedule
     } else {
         Trigger::Manual
     };
-    let notify_source_systems = notify && scope == Scope::All;
+    let described = changes.map(|c| {
+        let events = c.get("events").and_then(Value::as_u64).unwrap_or(0);
+        let batch = c.get("batch").and_then(Value::as_str).unwrap_or("-");
+        format!(
+            "{events} changes to {prefix} secrets (batch {})",
+            crate::text::escape_unsafe(batch, 80)
+        )
+    });
+    let notify_source_systems = notify && scope == Scope::All && changes.is_none();
     Ok(Request {
         trigger,
         scope,
-        event: None,
+        event: described,
         notify_source_systems,
         as_of,
     })
+}
+
+/// `"usernames": ["bank1", "SFTP/bank2", …]`: at most [`MAX_NAMED_USERS`], by name or secret id.
+fn users_scope(usernames: Option<&Value>, prefix: &str) -> Result<Scope, RequestError> {
+    let Some(list) = usernames.and_then(Value::as_array) else {
+        return Err(RequestError::Unsupported(
+            "mode \"users\" needs \"usernames\": a list of usernames".into(),
+        ));
+    };
+    let mut names = Vec::with_capacity(list.len());
+    for value in list {
+        let Some(text) = value.as_str() else {
+            return Err(RequestError::Unsupported(
+                "\"usernames\" must hold strings".into(),
+            ));
+        };
+        let name = username_from_secret_id(prefix, text).unwrap_or_else(|| text.to_owned());
+        if !crate::username::is_valid(&name) {
+            return Err(RequestError::Unsupported(format!(
+                "{} is not a valid SFTP username",
+                crate::text::quoted(&name)
+            )));
+        }
+        names.push(name);
+    }
+    names.sort();
+    names.dedup();
+    match names.len() {
+        0 => Err(RequestError::Unsupported(
+            "\"usernames\" is empty: there is no one to check".into(),
+        )),
+        n if n > MAX_NAMED_USERS => Err(RequestError::Unsupported(format!(
+            "{n} usernames; a run checks at most {MAX_NAMED_USERS} by name (use mode \"all\")"
+        ))),
+        _ => Ok(Scope::Users { usernames: names }),
+    }
 }
 
 fn scope_for_change(username: String) -> Scope {

@@ -1,13 +1,25 @@
 //! List the users: turns the triggering event into a plan of username batches to validate.
 //!
-//! One `ListSecrets` page per 100 users; no secret is read here.
+//! One `ListSecrets` page per 100 users; no secret is read here. The whole plan and the batches
+//! (the validation Map's items) go to the work bucket; the state gets counts and their keys.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use serde::Deserialize;
 use serde_json::Value;
 use warden_aws::secrets::{SecretsError, UserSecrets};
-use warden_core::secret_validation::{self, Plan};
+use warden_aws::work::{WorkError, WorkStore};
+use warden_core::secret_validation::{self, PlanSummary, files};
 use warden_core::trigger::{self, RequestError};
+use warden_core::work::Run;
 use warden_core::{ErrorName, Named};
+
+/// The execution's input, and which run this is.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListUsers {
+    input: Value,
+    run: Run,
+}
 
 #[derive(Debug, thiserror::Error)]
 enum ListUsersError {
@@ -15,6 +27,8 @@ enum ListUsersError {
     Request(#[from] RequestError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Work(#[from] WorkError),
 }
 
 impl Named for ListUsersError {
@@ -23,6 +37,7 @@ impl Named for ListUsersError {
             ListUsersError::Request(RequestError::NotAnSftpUser(_)) => ErrorName::NotAnSftpUser,
             ListUsersError::Request(RequestError::Unsupported(_)) => ErrorName::UnsupportedInput,
             ListUsersError::Secrets(e) => e.name(),
+            ListUsersError::Work(e) => e.name(),
         }
     }
 }
@@ -39,10 +54,12 @@ struct Config {
 
 async fn handler(
     secrets: &UserSecrets,
+    work: &WorkStore,
     config: &Config,
-    event: LambdaEvent<Value>,
-) -> Result<Plan, ListUsersError> {
-    let request = trigger::request_from_event(&event.payload, secrets.prefix())?;
+    event: LambdaEvent<ListUsers>,
+) -> Result<PlanSummary, ListUsersError> {
+    let ListUsers { input, run } = event.payload;
+    let request = trigger::request_from_event(&input, secrets.prefix())?;
     let usernames = secrets.list_usernames().await?;
     let today = chrono::Utc::now().date_naive();
     let plan = secret_validation::plan(
@@ -60,7 +77,11 @@ async fn handler(
         admins = plan.admin_names.len(),
         "Step 2.1 : Collected the secret list"
     );
-    Ok(plan)
+    work.put_json(&run.key(files::PLAN), &plan).await?;
+    let batches = work
+        .put_json(&run.key(files::BATCHES), &plan.batches)
+        .await?;
+    Ok(plan.summary(&run, batches))
 }
 
 #[tokio::main]
@@ -72,7 +93,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let aws = warden_lambda::aws_config().await;
     let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
-    run(service_fn(|event| handler(&secrets, &config, event))).await
+    let work = WorkStore::from_config(&aws, env.work_bucket()?);
+    run(service_fn(|event| handler(&secrets, &work, &config, event))).await
 }
 
 #[cfg(test)]
@@ -84,7 +106,20 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
     use lambda_runtime::Context;
     use serde_json::json;
+    use warden_aws::work::fake::FakeBucket;
+    use warden_core::secret_validation::Plan;
     use warden_core::trigger::Scope;
+
+    fn run() -> Run {
+        Run {
+            state_machine: "secret-validation".into(),
+            execution: "weekly".into(),
+        }
+    }
+
+    fn request(input: Value) -> LambdaEvent<ListUsers> {
+        LambdaEvent::new(ListUsers { input, run: run() }, Context::default())
+    }
 
     fn secrets(names: &'static [&'static str]) -> (UserSecrets, aws_smithy_mocks::Rule) {
         let rule = mock!(Client::list_secrets).then_output(move || {
@@ -107,18 +142,27 @@ mod tests {
     #[tokio::test]
     async fn a_weekly_run_batches_everyone_but_the_excluded() {
         let (s, rule) = secrets(&["SFTP/a", "SFTP/sample", "SFTP/PaymentsAdmin"]);
-        let event = LambdaEvent::new(
-            json!({"mode": "all", "asOf": "2026-11-21"}),
-            Context::default(),
-        );
+        let bucket = FakeBucket::new();
 
-        let plan = handler(&s, &config(), event).await.unwrap();
+        let summary = handler(
+            &s,
+            &bucket.store(),
+            &config(),
+            request(json!({"mode": "all", "asOf": "2026-11-21"})),
+        )
+        .await
+        .unwrap();
 
-        assert_eq!(plan.scope, Scope::All);
+        assert_eq!(summary.scope, Scope::All);
+        assert_eq!((summary.batches, summary.users_to_check), (1, 2));
+        let batches: Vec<Vec<String>> = bucket
+            .get(&summary.batches_file.key)
+            .expect("the batches file");
         assert_eq!(
-            plan.batches,
+            batches,
             [vec!["PaymentsAdmin".to_string(), "a".to_string()]]
         );
+        let plan: Plan = bucket.get(&run().key(files::PLAN)).expect("the plan");
         assert_eq!(plan.admin_names, ["PaymentsAdmin"]);
         assert_eq!(rule.num_calls(), 1);
     }
@@ -131,12 +175,14 @@ mod tests {
         ))
         .unwrap();
 
-        let err = handler(&s, &config(), LambdaEvent::new(event, Context::default()))
+        let bucket = FakeBucket::new();
+        let err = handler(&s, &bucket.store(), &config(), request(event))
             .await
             .unwrap_err();
 
         assert_eq!(Diagnostic::from(err).error_type, "NotAnSftpUser");
         assert_eq!(rule.num_calls(), 0);
+        assert!(bucket.keys().is_empty(), "nothing written");
     }
 
     #[test]
@@ -152,6 +198,9 @@ mod tests {
             assert!(listed.reports(err.name()), "{}", err.name());
         }
         for name in warden_core::registry::SECRETS_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
+        for name in warden_core::registry::WORK_ERRORS {
             assert!(listed.reports(*name), "{name}");
         }
     }

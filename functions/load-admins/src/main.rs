@@ -1,17 +1,22 @@
-//! Load the admins: reads every admin's secret (20 per call) into the directory that routing
-//! and rules 2 and 5 need. A partial directory would misroute mail, so any unreadable admin
-//! fails the step (the state machine retries it).
+//! Load the admins: reads every admin the plan names (20 per call) into the directory that
+//! routing and rules 2 and 5 need, and keeps it in the work bucket for every batch to read. A
+//! partial directory would misroute mail, so any unreadable admin fails the step (the state
+//! machine retries it).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
+use warden_aws::work::{WorkError, WorkStore};
 use warden_core::admins::AdminDirectory;
+use warden_core::secret_validation::{AdminsLoaded, Plan, files};
+use warden_core::work::Run;
 use warden_core::{ErrorName, Named};
 
+/// Which run: the admins to load are in its plan.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LoadAdmins {
-    admin_names: Vec<String>,
+    run: Run,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +25,8 @@ enum LoadAdminsError {
     Secrets(#[from] SecretsError),
     #[error("the secrets of these admins could not be read: {0}")]
     AdminUnreadable(String),
+    #[error(transparent)]
+    Work(#[from] WorkError),
 }
 
 impl Named for LoadAdminsError {
@@ -27,6 +34,7 @@ impl Named for LoadAdminsError {
         match self {
             LoadAdminsError::Secrets(e) => e.name(),
             LoadAdminsError::AdminUnreadable(_) => ErrorName::AdminUnreadable,
+            LoadAdminsError::Work(e) => e.name(),
         }
     }
 }
@@ -39,11 +47,14 @@ impl From<LoadAdminsError> for Diagnostic {
 
 async fn handler(
     secrets: &UserSecrets,
+    work: &WorkStore,
     event: LambdaEvent<LoadAdmins>,
-) -> Result<AdminDirectory, LoadAdminsError> {
+) -> Result<AdminsLoaded, LoadAdminsError> {
+    let run = event.payload.run;
+    let plan: Plan = work.get_json(&run.key(files::PLAN)).await?;
     let mut read = Vec::new();
     let mut failed = Vec::new();
-    for chunk in event.payload.admin_names.chunks(BATCH_READ_LIMIT) {
+    for chunk in plan.admin_names.chunks(BATCH_READ_LIMIT) {
         let batch = secrets.read_batch(chunk).await?;
         failed.extend(
             batch
@@ -69,7 +80,12 @@ async fn handler(
             "Step 2.2 : Collected admin"
         );
     }
-    Ok(directory)
+    let file = work.put_json(&run.key(files::ADMINS), &directory).await?;
+    Ok(AdminsLoaded {
+        admins: directory.admins.len(),
+        super_admin_addresses: directory.super_admin_emails().len(),
+        file,
+    })
 }
 
 #[tokio::main]
@@ -78,7 +94,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = warden_lambda::env();
     let aws = warden_lambda::aws_config().await;
     let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
-    run(service_fn(|event| handler(&secrets, event))).await
+    let work = WorkStore::from_config(&aws, env.work_bucket()?);
+    run(service_fn(|event| handler(&secrets, &work, event))).await
 }
 
 #[cfg(test)]
@@ -89,6 +106,9 @@ mod tests {
     use aws_sdk_secretsmanager::types::{ApiErrorType, SecretValueEntry};
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
     use lambda_runtime::Context;
+    use warden_aws::work::fake::FakeBucket;
+    use warden_core::secret_validation::plan;
+    use warden_core::trigger::{Request, Scope, Trigger};
 
     fn admin_secret(email: &str, target: &str) -> String {
         serde_json::json!({
@@ -99,9 +119,31 @@ mod tests {
         .to_string()
     }
 
-    fn event(names: &[&str]) -> LambdaEvent<LoadAdmins> {
-        let admin_names = names.iter().map(|s| s.to_string()).collect();
-        LambdaEvent::new(LoadAdmins { admin_names }, Context::default())
+    fn run() -> Run {
+        Run {
+            state_machine: "secret-validation".into(),
+            execution: "weekly".into(),
+        }
+    }
+
+    /// A bucket holding a weekly run's plan over these users, and the event for that run.
+    fn planned(names: &[&str]) -> (FakeBucket, LambdaEvent<LoadAdmins>) {
+        let request = Request {
+            trigger: Trigger::Schedule,
+            scope: Scope::All,
+            event: None,
+            notify_source_systems: false,
+            as_of: None,
+        };
+        let usernames = names.iter().map(|s| s.to_string()).collect();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let bucket = FakeBucket::new();
+        bucket.put(
+            &run().key(files::PLAN),
+            &plan(request, "SFTP/", usernames, &[], today),
+        );
+        let event = LambdaEvent::new(LoadAdmins { run: run() }, Context::default());
+        (bucket, event)
     }
 
     #[tokio::test]
@@ -123,10 +165,14 @@ mod tests {
         let names: Vec<String> = (0..25).map(|i| format!("Group{i}Admin")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
-        let dir = handler(&UserSecrets::new(client, "SFTP/"), event(&refs))
+        let (bucket, event) = planned(&refs);
+
+        let loaded = handler(&UserSecrets::new(client, "SFTP/"), &bucket.store(), event)
             .await
             .unwrap();
 
+        assert_eq!(loaded.admins, 25);
+        let dir: AdminDirectory = bucket.get(&loaded.file.key).expect("the directory");
         assert_eq!(dir.admins.len(), 25);
         assert_eq!(dir.get("Group3Admin").unwrap().emails, ["ops@example.com"]);
         assert_eq!(rule.num_calls(), 2);
@@ -146,12 +192,11 @@ mod tests {
         });
         let client = mock_client!(aws_sdk_secretsmanager, [&rule]);
 
-        let err = handler(
-            &UserSecrets::new(client, "SFTP/"),
-            event(&["PaymentsAdmin"]),
-        )
-        .await
-        .unwrap_err();
+        let (bucket, event) = planned(&["PaymentsAdmin", "bank1"]);
+
+        let err = handler(&UserSecrets::new(client, "SFTP/"), &bucket.store(), event)
+            .await
+            .unwrap_err();
 
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "AdminUnreadable");
@@ -173,7 +218,10 @@ mod tests {
         for err in &errors {
             assert!(listed.reports(err.name()), "{}", err.name());
         }
-        for name in warden_core::registry::SECRETS_ERRORS {
+        for name in warden_core::registry::SECRETS_ERRORS
+            .iter()
+            .chain(warden_core::registry::WORK_ERRORS)
+        {
             assert!(listed.reports(*name), "{name}");
         }
     }

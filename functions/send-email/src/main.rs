@@ -1,24 +1,49 @@
 //! Send one email through SES v2 from the configured sender (`SENDER_EMAIL`).
 //!
-//! Used by every workflow that tells someone something. Throttling is reported as
+//! Used by every workflow that tells someone something. The email comes inline (the prefix-list
+//! sync's few messages to the SuperAdmins) or as a file of the run's work bucket (the validation
+//! run's send Map, one child per email), in which case what became of it is written next to it,
+//! success or refusal, so the summary can account for every email. Throttling is reported as
 //! `EmailThrottled` (the state machine retries it); a refusal as `EmailRejected` (it does not).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use serde::Deserialize;
 use warden_aws::email::{EmailError, Mailer, OutgoingEmail};
+use warden_aws::work::{WorkError, WorkStore};
 use warden_core::notify::Email;
-use warden_core::secret_validation::SendOutcome;
+use warden_core::secret_validation::{SendOutcome, files};
+use warden_core::work::Run;
 use warden_core::{ErrorName, Named};
+
+/// An email of a run's work bucket: its number and key (an item of the send Map).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEmail {
+    run: Run,
+    index: usize,
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SendRequest {
+    Stored(StoredEmail),
+    Inline(Email),
+}
 
 #[derive(Debug, thiserror::Error)]
 enum SendEmailError {
     #[error(transparent)]
     Email(#[from] EmailError),
+    #[error(transparent)]
+    Work(#[from] WorkError),
 }
 
 impl Named for SendEmailError {
     fn name(&self) -> ErrorName {
         match self {
             SendEmailError::Email(e) => e.name(),
+            SendEmailError::Work(e) => e.name(),
         }
     }
 }
@@ -31,9 +56,31 @@ impl From<SendEmailError> for Diagnostic {
 
 async fn handler(
     mailer: &Mailer,
-    event: LambdaEvent<Email>,
+    work: &WorkStore,
+    event: LambdaEvent<SendRequest>,
 ) -> Result<SendOutcome, SendEmailError> {
-    let email = event.payload;
+    match event.payload {
+        SendRequest::Inline(email) => Ok(send(mailer, email).await?),
+        SendRequest::Stored(stored) => {
+            let email: Email = work.get_json(&stored.key).await?;
+            let outcome_key = stored.run.numbered(files::SENT, stored.index);
+            match send(mailer, email.clone()).await {
+                Ok(outcome) => {
+                    work.put_json(&outcome_key, &outcome).await?;
+                    Ok(outcome)
+                }
+                Err(err) => {
+                    // Recorded before the error goes back: a retry that succeeds overwrites it.
+                    let refused = outcome_of(email, None, Some(format!("{}: {err}", err.name())));
+                    work.put_json(&outcome_key, &refused).await?;
+                    Err(err.into())
+                }
+            }
+        }
+    }
+}
+
+async fn send(mailer: &Mailer, email: Email) -> Result<SendOutcome, EmailError> {
     let outgoing = OutgoingEmail {
         to: &email.to,
         cc: &email.cc,
@@ -44,23 +91,29 @@ async fn handler(
         tracing::error!(error = %e.name(), to = ?email.to, subject = %email.subject, "Email not sent: {e}");
     })?;
     tracing::info!(to = ?email.to, cc = ?email.cc, subject = %email.subject, %message_id, "Email sent");
-    Ok(SendOutcome {
+    Ok(outcome_of(email, Some(message_id), None))
+}
+
+fn outcome_of(email: Email, message_id: Option<String>, error: Option<String>) -> SendOutcome {
+    SendOutcome {
         kind: email.kind,
         to: email.to,
         cc: email.cc,
         subject: email.subject,
-        message_id: Some(message_id),
-        error: None,
-    })
+        message_id,
+        error,
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     warden_lambda::init_logging();
-    let sender = warden_lambda::env().required("SENDER_EMAIL", "a verified SES identity")?;
+    let env = warden_lambda::env();
+    let sender = env.required("SENDER_EMAIL", "a verified SES identity")?;
     let aws = warden_lambda::aws_config().await;
     let mailer = Mailer::from_config(&aws, sender);
-    run(service_fn(|event| handler(&mailer, event))).await
+    let work = WorkStore::from_config(&aws, env.work_bucket()?);
+    run(service_fn(|event| handler(&mailer, &work, event))).await
 }
 
 #[cfg(test)]
@@ -74,19 +127,51 @@ mod tests {
     use aws_smithy_types::retry::RetryConfig;
     use lambda_runtime::Context;
     use std::time::Duration;
+    use warden_aws::work::fake::FakeBucket;
     use warden_core::notify::EmailKind;
 
-    fn email() -> LambdaEvent<Email> {
-        LambdaEvent::new(
-            Email {
-                kind: EmailKind::Findings,
-                to: vec!["payments-sftp@example.com".into()],
-                cc: vec![],
-                subject: "sftp-warden: 1 SFTP user needs attention".into(),
-                body: "nab-feeds: rule 3".into(),
-            },
-            Context::default(),
-        )
+    fn digest() -> Email {
+        Email {
+            kind: EmailKind::Findings,
+            to: vec!["payments-sftp@example.com".into()],
+            cc: vec![],
+            subject: "sftp-warden: 1 SFTP user needs attention".into(),
+            body: "nab-feeds: rule 3".into(),
+        }
+    }
+
+    fn email() -> LambdaEvent<SendRequest> {
+        LambdaEvent::new(SendRequest::Inline(digest()), Context::default())
+    }
+
+    fn run() -> Run {
+        Run {
+            state_machine: "secret-validation".into(),
+            execution: "weekly".into(),
+        }
+    }
+
+    /// A bucket holding email number 3 of a run, and the send Map's item for it.
+    fn stored() -> (FakeBucket, LambdaEvent<SendRequest>) {
+        let bucket = FakeBucket::new();
+        let key = run().numbered(files::EMAILS, 3);
+        bucket.put(&key, &digest());
+        let item: SendRequest = serde_json::from_value(serde_json::json!({
+            "run": run(), "index": 3, "key": key
+        }))
+        .unwrap();
+        (bucket, LambdaEvent::new(item, Context::default()))
+    }
+
+    fn rejected() -> aws_smithy_mocks::Rule {
+        mock!(Client::send_email).then_error(|| {
+            SesError::MessageRejected(
+                MessageRejected::builder()
+                    .message("Email address is not verified.")
+                    .meta(ErrorMetadata::builder().code("MessageRejected").build())
+                    .build(),
+            )
+        })
     }
 
     fn mailer(rule: &aws_smithy_mocks::Rule) -> Mailer {
@@ -116,7 +201,9 @@ mod tests {
             .output(|| SendEmailOutput::builder().message_id("0100-abc").build())
             .build();
 
-        let outcome = handler(&mailer(&rule), email()).await.unwrap();
+        let outcome = handler(&mailer(&rule), &FakeBucket::new().store(), email())
+            .await
+            .unwrap();
 
         assert_eq!(outcome.message_id.as_deref(), Some("0100-abc"));
         assert_eq!(outcome.to, ["payments-sftp@example.com"]);
@@ -125,16 +212,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejection_is_the_named_error_the_state_machine_catches() {
-        let rule = mock!(Client::send_email).then_error(|| {
-            SesError::MessageRejected(
-                MessageRejected::builder()
-                    .message("Email address is not verified.")
-                    .meta(ErrorMetadata::builder().code("MessageRejected").build())
-                    .build(),
-            )
-        });
+        let rule = rejected();
 
-        let err = handler(&mailer(&rule), email()).await.unwrap_err();
+        let err = handler(&mailer(&rule), &FakeBucket::new().store(), email())
+            .await
+            .unwrap_err();
 
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "EmailRejected");
@@ -142,11 +224,45 @@ mod tests {
         assert_eq!(rule.num_calls(), 1);
     }
 
+    #[tokio::test]
+    async fn a_stored_email_is_sent_and_its_outcome_kept_beside_it() {
+        let rule = mock!(Client::send_email)
+            .then_output(|| SendEmailOutput::builder().message_id("0100-def").build());
+        let (bucket, item) = stored();
+
+        let outcome = handler(&mailer(&rule), &bucket.store(), item)
+            .await
+            .unwrap();
+
+        let kept: SendOutcome = bucket.get(&run().numbered(files::SENT, 3)).unwrap();
+        assert_eq!(kept, outcome);
+        assert_eq!(kept.message_id.as_deref(), Some("0100-def"));
+        assert_eq!(kept.subject, digest().subject);
+    }
+
+    #[tokio::test]
+    async fn a_stored_email_that_is_refused_leaves_the_reason_as_its_outcome() {
+        let rule = rejected();
+        let (bucket, item) = stored();
+
+        let err = handler(&mailer(&rule), &bucket.store(), item)
+            .await
+            .unwrap_err();
+
+        assert_eq!(err.name(), ErrorName::EmailRejected);
+        let kept: SendOutcome = bucket.get(&run().numbered(files::SENT, 3)).unwrap();
+        assert_eq!(kept.message_id, None);
+        assert!(kept.error.unwrap().starts_with("EmailRejected: "));
+    }
+
     #[test]
     fn every_error_it_reports_is_listed_for_it_in_the_registry() {
         use warden_core::Named;
         let listed = warden_core::registry::function("send-email").unwrap();
-        let errors = [SendEmailError::Email(EmailError::NoRecipients)];
+        let errors = [
+            SendEmailError::Email(EmailError::NoRecipients),
+            SendEmailError::Work(WorkError::Missing { key: "k".into() }),
+        ];
         for err in &errors {
             assert!(listed.reports(err.name()), "{}", err.name());
         }

@@ -5,7 +5,7 @@ use aws_sdk_secretsmanager::types::{ApiErrorType, SecretValueEntry};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::NaiveDate;
 use lambda_runtime::Context;
-use warden_core::admins::AdminDirectory;
+use warden_aws::work::fake::FakeBucket;
 use warden_core::trigger::Scope;
 
 const SUPER: &str = include_str!("../../../test-events/users/SFTPSuperAdmin.json");
@@ -67,16 +67,48 @@ fn secrets() -> (UserSecrets, aws_smithy_mocks::Rule) {
     (UserSecrets::new(client, "SFTP/"), rule)
 }
 
+fn run() -> Run {
+    Run {
+        state_machine: "secret-validation".into(),
+        execution: "weekly".into(),
+    }
+}
+
 fn batch(usernames: &[&str], scope: Scope) -> LambdaEvent<BatchInput> {
     LambdaEvent::new(
         BatchInput {
+            run: run(),
+            batch: 7,
             usernames: usernames.iter().map(|s| s.to_string()).collect(),
-            admins: admins(),
             scope,
             as_of: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
         },
         Context::default(),
     )
+}
+
+/// Runs the function on a batch with the run's admins in the work bucket; returns the report it
+/// wrote (and checks the counts it returned agree with it).
+async fn validate(
+    secrets: &UserSecrets,
+    rules: &Rules,
+    event: LambdaEvent<BatchInput>,
+) -> Result<BatchResult, ValidateError> {
+    let bucket = FakeBucket::new();
+    bucket.put(&run().key(files::ADMINS), &admins());
+    let counts = handler(
+        secrets,
+        &bucket.store(),
+        &AdminCache::default(),
+        rules,
+        event,
+    )
+    .await?;
+    let report: BatchResult = bucket
+        .get(&run().numbered(files::REPORTS, 7))
+        .expect("the batch's report");
+    assert_eq!(counts, BatchCounts::of(7, &report));
+    Ok(report)
 }
 
 fn rules() -> Rules {
@@ -90,7 +122,7 @@ fn rules() -> Rules {
 async fn a_batch_is_read_in_one_call_and_only_users_with_something_to_say_are_kept() {
     let (s, rule) = secrets();
 
-    let out = handler(
+    let out = validate(
         &s,
         &rules(),
         batch(&["anz-bank", "nab-feeds", "cba-settlement"], Scope::All),
@@ -115,7 +147,7 @@ async fn a_batch_is_read_in_one_call_and_only_users_with_something_to_say_are_ke
 async fn unreadable_and_missing_secrets_are_reported_not_raised() {
     let (s, _) = secrets();
 
-    let out = handler(
+    let out = validate(
         &s,
         &rules(),
         batch(&["anz-bank", "locked", "gone"], Scope::All),
@@ -138,7 +170,7 @@ async fn unreadable_and_missing_secrets_are_reported_not_raised() {
 async fn a_secret_that_is_not_json_is_a_finding_not_a_crash() {
     let (s, _) = secrets();
 
-    let out = handler(&s, &rules(), batch(&["broken"], Scope::All))
+    let out = validate(&s, &rules(), batch(&["broken"], Scope::All))
         .await
         .unwrap();
 
@@ -153,7 +185,7 @@ async fn a_group_scope_checks_the_admin_and_its_users_only() {
         admin: "PaymentsAdmin".into(),
     };
 
-    let out = handler(
+    let out = validate(
         &s,
         &rules(),
         batch(&["PaymentsAdmin", "nab-feeds", "cba-settlement"], scope),
@@ -169,7 +201,7 @@ async fn a_group_scope_checks_the_admin_and_its_users_only() {
 async fn the_result_never_carries_a_password_or_key_material() {
     let (s, _) = secrets();
 
-    let out = handler(
+    let out = validate(
         &s,
         &rules(),
         batch(&["bpay-batch", "nab-feeds"], Scope::All),
@@ -195,11 +227,57 @@ async fn the_result_never_carries_a_password_or_key_material() {
 fn every_error_it_reports_is_listed_for_it_in_the_registry() {
     use warden_core::Named;
     let listed = warden_core::registry::function("validate-users").unwrap();
-    let errors = [ValidateError::Secrets(SecretsError::BatchTooLarge(21))];
+    let errors = [
+        ValidateError::Secrets(SecretsError::BatchTooLarge(21)),
+        ValidateError::Work(WorkError::Missing { key: "k".into() }),
+    ];
     for err in &errors {
         assert!(listed.reports(err.name()), "{}", err.name());
     }
     for name in warden_core::registry::SECRETS_ERRORS {
         assert!(listed.reports(*name), "{name}");
     }
+}
+
+#[tokio::test]
+async fn the_admins_are_read_once_per_run_by_a_warm_function() {
+    let (s, _) = secrets();
+    let bucket = FakeBucket::new();
+    bucket.put(&run().key(files::ADMINS), &admins());
+    let work = bucket.store();
+    let cache = AdminCache::default();
+
+    for _ in 0..3 {
+        handler(
+            &s,
+            &work,
+            &cache,
+            &rules(),
+            batch(&["anz-bank"], Scope::All),
+        )
+        .await
+        .unwrap();
+    }
+
+    // One read of the directory, then one report written per batch.
+    assert_eq!(work.calls(), 1 + 3);
+}
+
+#[tokio::test]
+async fn a_run_whose_admins_are_missing_is_a_named_error() {
+    let (s, rule) = secrets();
+    let bucket = FakeBucket::new();
+
+    let err = handler(
+        &s,
+        &bucket.store(),
+        &AdminCache::default(),
+        &rules(),
+        batch(&["anz-bank"], Scope::All),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(err.name(), ErrorName::WorkFileInvalid);
+    assert_eq!(rule.num_calls(), 0, "no secret read without the admins");
 }

@@ -86,6 +86,14 @@ impl Env {
             .to_owned()
     }
 
+    /// `WORK_BUCKET`: the S3 bucket where runs keep what does not fit in Step Functions' state.
+    pub fn work_bucket(&self) -> Result<String, ConfigError> {
+        self.required(
+            "WORK_BUCKET",
+            "the name of the work bucket (template.yaml WorkBucket)",
+        )
+    }
+
     /// `EXCLUDED_USERS`: usernames never checked or notified.
     pub fn excluded_users(&self) -> Vec<String> {
         self.list("EXCLUDED_USERS")

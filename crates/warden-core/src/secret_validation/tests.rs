@@ -1,6 +1,5 @@
 use super::*;
 use crate::validation::Finding;
-use serde_json::json;
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -141,6 +140,8 @@ fn the_summary_counts_users_findings_per_rule_and_emails() {
         batches: vec![batch],
         unrouted: vec![],
         sent: vec![outcome("hello", None)],
+        missing_batches: vec![],
+        unsent: vec![],
     });
     assert_eq!(s.users_checked, 3);
     assert_eq!(s.users_with_findings, ["a", "b"]);
@@ -153,31 +154,39 @@ fn the_summary_counts_users_findings_per_rule_and_emails() {
 #[test]
 fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
     let p = plan(all(), "SFTP/", names(3), &[], day("2026-11-21"));
-    let batches = vec![
-        BatchResult {
-            unreadable: vec![ReadFailure {
-                username: "x".into(),
-                error: "DecryptionFailure".into(),
-            }],
-            ..BatchResult::default()
-        },
-        BatchResult {
-            failure: Some(BatchFailure {
-                usernames: vec!["y".into()],
-                error: "SecretsUnavailable".into(),
-                cause: String::new(),
-            }),
-            ..BatchResult::default()
-        },
-    ];
+    let batches = vec![BatchResult {
+        unreadable: vec![ReadFailure {
+            username: "x".into(),
+            error: "DecryptionFailure".into(),
+        }],
+        ..BatchResult::default()
+    }];
     let s = summarise(&SummaryInput {
         plan: p,
         batches,
         unrouted: vec!["z".into()],
         sent: vec![outcome("digest", Some("EmailRejected"))],
+        missing_batches: vec![vec!["y".into()]],
+        unsent: vec![SentEmail {
+            kind: EmailKind::KeyExpiry,
+            to: vec!["ops@bank.example".into()],
+            cc: vec![],
+            subject: "Rotate your key".into(),
+        }],
     });
     assert!(!s.complete);
-    assert_eq!(s.problems.len(), 4, "{:?}", s.problems);
+    assert_eq!(s.problems.len(), 5, "{:?}", s.problems);
+    assert!(
+        s.problems
+            .iter()
+            .any(|p| p
+                .contains("1 users were not checked (their batch failed after its retries): y"))
+    );
+    assert!(
+        s.problems
+            .iter()
+            .any(|p| p.contains("\"Rotate your key\" to ops@bank.example was not sent"))
+    );
     assert!(
         s.problems
             .iter()
@@ -187,11 +196,124 @@ fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
     assert!(s.emails_sent.is_empty());
 }
 
+fn changes(usernames: &[&str]) -> Request {
+    Request {
+        trigger: Trigger::SecretChange,
+        scope: Scope::Users {
+            usernames: usernames.iter().map(|u| u.to_string()).collect(),
+        },
+        event: Some("3 changes".into()),
+        notify_source_systems: false,
+        as_of: None,
+    }
+}
+
 #[test]
-fn a_failed_batch_from_the_state_machine_catch_deserialises() {
-    let from_asl =
-        json!({"failure": {"usernames": ["a"], "error": "States.Timeout", "cause": "x"}});
-    let b: BatchResult = serde_json::from_value(from_asl).unwrap();
-    assert_eq!(b.failure.unwrap().error, "States.Timeout");
-    assert_eq!(b.checked, 0);
+fn a_batch_of_changed_users_checks_those_that_still_exist_and_notes_the_deleted() {
+    let p = plan(
+        changes(&["user001", "gone", "user002"]),
+        "SFTP/",
+        names(5),
+        &[],
+        day("2026-11-21"),
+    );
+    assert_eq!(
+        p.batches,
+        [vec!["user001".to_string(), "user002".to_string()]]
+    );
+    assert!(
+        p.notes[0].starts_with("1 no longer exist (deleted)"),
+        "{:?}",
+        p.notes
+    );
+    assert!(p.notes[0].ends_with(": gone"));
+}
+
+#[test]
+fn a_batch_of_changes_with_an_admin_reads_everyone_to_find_its_users() {
+    let mut users = names(5);
+    users.push("PaymentsAdmin".into());
+    users.sort();
+    let p = plan(
+        changes(&["PaymentsAdmin"]),
+        "SFTP/",
+        users,
+        &[],
+        day("2026-11-21"),
+    );
+    assert_eq!(p.batches.iter().map(Vec::len).sum::<usize>(), 6);
+}
+
+#[test]
+fn the_plan_in_the_state_carries_counts_and_at_most_ten_notes() {
+    let mut p = plan(all(), "SFTP/", names(45), &[], day("2026-11-21"));
+    p.notes = (0..25)
+        .map(|i| format!("note {i} {}", "x".repeat(500)))
+        .collect();
+    let file = WorkFile {
+        bucket: "work".into(),
+        key: "runs/v/e/batches.json".into(),
+    };
+    let run = Run {
+        state_machine: "v".into(),
+        execution: "e".into(),
+    };
+    let summary = p.summary(&run, file.clone());
+    assert_eq!(summary.results_prefix, "runs/v/e/map-results");
+    assert_eq!((summary.batches, summary.users_to_check), (3, 45));
+    assert_eq!(summary.notes.len(), 11);
+    assert!(
+        summary.notes.iter().all(|n| n.chars().count() <= 301),
+        "300 and an ellipsis"
+    );
+    assert_eq!(summary.notes[10], "… and 15 more");
+    assert_eq!(summary.batches_file, file);
+}
+
+#[test]
+fn the_bounded_summary_of_a_run_that_went_badly_everywhere_fits_a_fail_cause() {
+    let p = plan(all(), "SFTP/", names(50_000), &[], day("2026-11-21"));
+    let batches: Vec<BatchResult> = p
+        .batches
+        .iter()
+        .map(|users| BatchResult {
+            checked: users.len(),
+            reports: users
+                .iter()
+                .map(|u| report(u, &[Rule::EmailFormat, Rule::IpRanges]))
+                .collect(),
+            unreadable: vec![ReadFailure {
+                username: users[0].clone(),
+                error: "DecryptionFailure".into(),
+            }],
+            secret_reads: 1,
+            ..BatchResult::default()
+        })
+        .collect();
+    let summary = summarise(&SummaryInput {
+        plan: p,
+        batches,
+        unrouted: names(50_000),
+        sent: (0..5_000)
+            .map(|i| outcome(&format!("digest {i}"), Some("EmailRejected")))
+            .collect(),
+        missing_batches: vec![names(20); 100],
+        unsent: vec![],
+    });
+    let full = WorkFile {
+        bucket: "work".into(),
+        key: "runs/secret-validation/weekly/summary.json".into(),
+    };
+    let bounded = summary.bounded(&full);
+    let size = serde_json::to_string(&bounded).unwrap().len();
+    assert!(size < 32 * 1024, "{size} bytes");
+    assert_eq!(bounded.users_with_findings, 50_000);
+    assert_eq!(bounded.first_users_with_findings.len(), 10);
+    assert_eq!(bounded.problems.len(), MAX_PROBLEMS_SHOWN + 1);
+    assert_eq!(bounded.problems_total, summary.problems.len());
+    assert_eq!(
+        bounded.full_summary,
+        "s3://work/runs/secret-validation/weekly/summary.json"
+    );
+    assert!(!bounded.complete);
 }

@@ -117,3 +117,66 @@ fn manual_input_can_pin_the_date_and_name_one_user() {
     assert!(request_from_event(&json!({"asOf": "21/11/2026"}), "SFTP/").is_err());
     assert!(request_from_event(&json!({"mode": "everything"}), "SFTP/").is_err());
 }
+
+#[test]
+fn a_batch_of_changes_names_its_users_and_never_notifies_source_systems() {
+    let r = request_from_event(
+        &json!({
+            "mode": "users",
+            "usernames": ["bank2", "SFTP/bank1", "bank2", "PaymentsAdmin"],
+            "changes": {"events": 4, "batch": "b-1f2e"},
+            "notifySourceSystems": true
+        }),
+        "SFTP/",
+    )
+    .unwrap();
+    assert_eq!(r.trigger, Trigger::SecretChange);
+    assert_eq!(
+        r.scope,
+        Scope::Users {
+            usernames: vec!["PaymentsAdmin".into(), "bank1".into(), "bank2".into()]
+        }
+    );
+    assert_eq!(
+        r.event.as_deref(),
+        Some("4 changes to SFTP/ secrets (batch b-1f2e)")
+    );
+    assert!(!r.notify_source_systems);
+}
+
+#[test]
+fn named_users_include_the_users_of_the_admins_among_them() {
+    let scope = Scope::Users {
+        usernames: vec!["PaymentsAdmin".into(), "bank1".into()],
+    };
+    assert!(scope.includes("bank1", Some("OtherAdmin")));
+    assert!(scope.includes("PaymentsAdmin", None));
+    assert!(scope.includes("bank7", Some("PaymentsAdmin")));
+    assert!(!scope.includes("bank8", Some("OtherAdmin")));
+    let users_only = Scope::Users {
+        usernames: vec!["bank1".into()],
+    };
+    assert!(
+        !users_only.includes("bank2", Some("bank1")),
+        "a user is no one's admin"
+    );
+}
+
+#[test]
+fn a_list_of_users_must_be_valid_usernames_and_not_too_many() {
+    for bad in [
+        json!({"mode": "users"}),
+        json!({"mode": "users", "usernames": []}),
+        json!({"mode": "users", "usernames": [7]}),
+        json!({"mode": "users", "usernames": ["../x"]}),
+        json!({"mode": "users", "usernames": (0..501).map(|i| format!("user{i}")).collect::<Vec<_>>()}),
+    ] {
+        assert!(
+            matches!(
+                request_from_event(&bad, "SFTP/"),
+                Err(RequestError::Unsupported(_))
+            ),
+            "{bad}"
+        );
+    }
+}
