@@ -3,7 +3,8 @@
 * every function in template.yaml is a workspace function crate (rust-cargolambda, its binary),
   and every crate under functions/ is in the template;
 * every state machine's DefinitionSubstitutions are exactly the ${...} placeholders of its ASL file,
-  each naming the function whose binary the placeholder names, and every ASL file is deployed;
+  each naming the function whose binary the placeholder names (or the work bucket), and every ASL
+  file is deployed;
 * the CloudTrail event pattern, evaluated with moto's EventBridge matcher, matches the sample
   change events in test-events/ and none of the others.
 
@@ -105,6 +106,11 @@ def main() -> int:
                 f"substitutions never used {sorted(set(substitutions) - placeholders)}"
             )
         for key, value in substitutions.items():
+            if key == "WorkBucketName":
+                checks += 1
+                if value != {"Ref": "WorkBucket"}:
+                    problems.append(f"{name}: WorkBucketName should be !Ref WorkBucket")
+                continue
             target = value.get("Fn::GetAtt", [None])[0] if isinstance(value, dict) else None
             binary = next((b for b in binaries if f"{camel(b)}FunctionArn" == key), None)
             checks += 1
@@ -116,13 +122,30 @@ def main() -> int:
             problems.append(f"statemachines/{asl} is not deployed by template.yaml")
 
     rules = [
-        (f"{fn}.{event}", ev["Properties"]["Pattern"])
-        for fn, res in functions.items()
-        for event, ev in res["Properties"].get("Events", {}).items()
-        if ev.get("Type") == "EventBridgeRule"
+        (name, res["Properties"]["EventPattern"])
+        for name, res in template["Resources"].items()
+        if res["Type"] == "AWS::Events::Rule"
+        and "aws.secretsmanager" in res["Properties"].get("EventPattern", {}).get("source", [])
     ]
     if len(rules) != 1:
         problems.append(f"expected one EventBridge rule for secret changes, found {len(rules)}")
+    # The rule feeds a queue, and that queue feeds start-runs in batches.
+    for rule_name, _ in rules:
+        targets = template["Resources"][rule_name]["Properties"].get("Targets", [])
+        queues = [t["Arn"]["Fn::GetAtt"][0] for t in targets if isinstance(t.get("Arn"), dict) and "Fn::GetAtt" in t["Arn"]]
+        checks += 1
+        feeding = [
+            (fn, ev["Properties"])
+            for fn, res in functions.items()
+            for ev in res["Properties"].get("Events", {}).values()
+            if ev.get("Type") == "SQS" and ev["Properties"]["Queue"].get("Fn::GetAtt", [None])[0] in queues
+        ]
+        if [fn for fn, _ in feeding] != ["StartRunsFunction"]:
+            problems.append(f"{rule_name}: its queue should feed start-runs, found {feeding}")
+        for _, props in feeding:
+            checks += 1
+            if props.get("MaximumBatchingWindowInSeconds", 0) < 1 or props.get("BatchSize", 10) < 100:
+                problems.append(f"{rule_name}: start-runs should take batches (BatchSize >= 100, a batching window)")
     for rule_name, raw in rules:
         pattern = EventPattern.load(json.dumps(resolve(json.loads(json.dumps(raw)), template)))
         for sample, expected in EXPECTED_MATCHES.items():

@@ -502,8 +502,8 @@ async fn the_audit_agrees_with_the_validation_workflow_on_the_sample_users() -> 
         )
         .await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let workflow_summary = deployment.full_summary(&execution)?;
-    let batches = deployment.run_files(&execution.arn, "reports")?;
+    let workflow_summary = deployment.full_summary(&execution).await?;
+    let batches = deployment.run_files(&execution.arn, "reports").await?;
     let workflow_reports: Vec<Value> = batches
         .iter()
         .flat_map(|b| b["reports"].as_array().cloned().unwrap_or_default())
@@ -618,9 +618,11 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
         "Status         SUCCEEDED",
         "→ Work out which users to check",
         "→ Load the admins and their email addresses",
-        "→ Validate this batch of users",
-        "→ Send this email (×",
+        "→ Validate each batch of users",
+        "→ Send each email",
         "→ Summarise the run",
+        "⇉ validate-batches: 1 items, 1 succeeded, 0 failed",
+        "⇉ send-emails: 5 items, 5 succeeded, 0 failed",
     ] {
         assert!(shown.stdout.contains(line), "{line:?} in\n{}", shown.stdout);
     }
@@ -660,10 +662,12 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
         shown.stdout
     );
     assert!(shown.stdout.contains("EmailRejected"), "{}", shown.stdout);
+    // The refused email's child execution caught the refusal (and kept it as the email's
+    // outcome); the run's summary, its cause, names it.
     assert!(
-        shown
-            .stdout
-            .contains("→ Note that this email could not be sent")
+        shown.stdout.contains("⇉ send-emails: 1 items"),
+        "{}",
+        shown.stdout
     );
 
     let listed = cli(

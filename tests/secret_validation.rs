@@ -49,9 +49,10 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 /// The run's full summary, which the bounded one in the execution output points to.
-fn summary_of(deployment: &Deployment, execution: &Execution) -> Value {
+async fn summary_of(deployment: &Deployment, execution: &Execution) -> Value {
     deployment
         .full_summary(execution)
+        .await
         .expect("a finished run has a summary")
 }
 
@@ -75,7 +76,7 @@ async fn the_weekly_audit_mails_one_digest_per_admin_and_summarises_the_run() ->
             .unwrap()
             .starts_with("s3://")
     );
-    let summary = summary_of(&deployment, &execution);
+    let summary = summary_of(&deployment, &execution).await;
     assert_eq!(summary["usersChecked"], 20);
     assert_eq!(summary["complete"], true);
     assert_eq!(
@@ -141,7 +142,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     let execution = run(&deployment, event("cloudtrail-put-secret-value.json")).await?;
 
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let summary = summary_of(&deployment, &execution);
+    let summary = summary_of(&deployment, &execution).await;
     assert_eq!(summary["trigger"], "secretChange");
     assert_eq!(
         summary["scope"],
@@ -161,9 +162,9 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A deleted user is a change too: nothing to validate, nothing sent, and the run says why.
     let execution = run(&deployment, event("cloudtrail-delete-secret.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    assert_eq!(summary_of(&deployment, &execution)["usersChecked"], 0);
+    assert_eq!(summary_of(&deployment, &execution).await["usersChecked"], 0);
     assert!(
-        summary_of(&deployment, &execution)["notes"][0]
+        summary_of(&deployment, &execution).await["notes"][0]
             .as_str()
             .unwrap()
             .contains("no longer exists")
@@ -173,7 +174,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     // A change to an admin re-checks that admin's group only.
     let execution = run(&deployment, event("cloudtrail-admin-change.json")).await?;
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
-    let group = summary_of(&deployment, &execution);
+    let group = summary_of(&deployment, &execution).await;
     assert_eq!(
         group["scope"],
         json!({"kind": "group", "admin": "PaymentsAdmin"})
@@ -186,6 +187,7 @@ async fn a_change_checks_only_the_changed_user_and_tells_its_group_admin() -> Re
     assert_eq!(
         execution.states,
         [
+            "Note where this run keeps its files",
             "Work out which users to check",
             "Ignore a change to a secret that is not an SFTP user"
         ]
@@ -218,7 +220,7 @@ async fn an_email_ses_rejects_fails_the_execution_and_the_summary_names_it() -> 
         "{cause}"
     );
     // The refusal is kept as the email's outcome, beside the email.
-    let outcomes = deployment.run_files(&execution.arn, "sent")?;
+    let outcomes = deployment.run_files(&execution.arn, "sent").await?;
     assert_eq!(outcomes.len(), 1);
     assert!(
         outcomes[0]["error"]
@@ -265,7 +267,7 @@ async fn no_password_or_key_material_reaches_logs_execution_history_or_email() -
     assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
     // The execution history and every file the run kept in the work bucket.
     let history = deployment.history_text(&execution.arn).await?
-        + &deployment.run_files_text(&execution.arn)?;
+        + &deployment.run_files_text(&execution.arn).await?;
     let emails: String = deployment
         .sent_emails()?
         .iter()

@@ -1,5 +1,6 @@
 //! The entry point for secret changes on the local stack: `start-runs` starts every monitoring
-//! state machine for an EventBridge event, and a duplicate delivery starts nothing new.
+//! state machine for a batch of change events from the queue, and a redelivered batch starts
+//! nothing new.
 
 use anyhow::Result;
 use devstack::deployment::{self, STATE_MACHINES};
@@ -9,8 +10,8 @@ use serde_json::Value;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_change_event_starts_each_state_machine_once_however_often_it_is_delivered() -> Result<()>
-{
+async fn a_batch_of_changes_starts_each_state_machine_once_however_often_it_is_delivered()
+-> Result<()> {
     let stack = LocalStack::start(StackOptions::default())?;
     let deployment = deployment::deploy(&stack).await?;
     deployment
@@ -24,11 +25,15 @@ async fn a_change_event_starts_each_state_machine_once_however_often_it_is_deliv
     lists
         .create("sftp-ipv6-AUTOMATED_PREFIX", AddressFamily::V6, 20, &[])
         .await?;
-    let event: Value = serde_json::from_str(&std::fs::read_to_string(
-        devstack::workspace_root().join("test-events/cloudtrail-put-secret-value.json"),
-    )?)?;
+    let event = devstack::changes::queue_batch(&[
+        devstack::changes::put_secret_value("nab-feeds", "e-1"),
+        devstack::changes::put_secret_value("anz-bank", "e-2"),
+        devstack::changes::put_secret_value("nab-feeds", "e-3"),
+    ]);
 
     let first = tokio::task::block_in_place(|| stack.invoke("start-runs", &event))?;
+    assert_eq!(first["events"], 3, "{first}");
+    let batch = first["batch"].as_str().unwrap_or_default().to_owned();
     // An immediate redelivery, while the runs are still going: Step Functions answers with the
     // running executions (same name, same input), so nothing new starts.
     let second = tokio::task::block_in_place(|| stack.invoke("start-runs", &event))?;
@@ -46,7 +51,7 @@ async fn a_change_event_starts_each_state_machine_once_however_often_it_is_deliv
     let mut expected = first["started"].as_array().cloned().unwrap_or_default();
     expected.sort_by_key(Value::to_string);
     assert_eq!(names, expected, "{second}");
-    assert_executions_once(&deployment).await?;
+    assert_executions_once(&deployment, &batch).await?;
 
     // Both runs finish like any other change run.
     for name in STATE_MACHINES {
@@ -88,7 +93,7 @@ async fn a_change_event_starts_each_state_machine_once_however_often_it_is_deliv
     let third = tokio::task::block_in_place(|| stack.invoke("start-runs", &event))?;
     assert_eq!(third["started"], serde_json::json!([]), "{third}");
     assert_eq!(third["duplicates"], first["started"], "{third}");
-    assert_executions_once(&deployment).await?;
+    assert_executions_once(&deployment, &batch).await?;
     Ok(())
 }
 
@@ -104,8 +109,8 @@ async fn an_event_without_an_id_is_refused_with_a_named_error() -> Result<()> {
     Ok(())
 }
 
-/// Each state machine has exactly one execution, named after the event.
-async fn assert_executions_once(deployment: &deployment::Deployment) -> Result<()> {
+/// Each state machine has exactly one execution, named after the batch.
+async fn assert_executions_once(deployment: &deployment::Deployment, batch: &str) -> Result<()> {
     for name in STATE_MACHINES {
         let executions = deployment
             .clients
@@ -115,10 +120,9 @@ async fn assert_executions_once(deployment: &deployment::Deployment) -> Result<(
             .send()
             .await?;
         assert_eq!(executions.executions().len(), 1, "{name}");
-        assert!(
-            executions.executions()[0]
-                .name()
-                .ends_with("6f1c2d9e-3b4a-5c6d-8e7f-0a1b2c3d4e5f")
+        assert_eq!(
+            executions.executions()[0].name(),
+            format!("{name}-changes-{batch}")
         );
     }
     Ok(())

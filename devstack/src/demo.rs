@@ -202,7 +202,7 @@ async fn show_execution(deployment: &Deployment, execution: &Execution) -> Resul
         );
     }
     // Each batch's report is a file of the run in the work bucket (the Map's children write them).
-    let batches = deployment.run_files(&execution.arn, files::REPORTS)?;
+    let batches = deployment.run_files(&execution.arn, files::REPORTS).await?;
     let reports: Vec<&Value> = batches
         .iter()
         .flat_map(|b| b["reports"].as_array().into_iter().flatten())

@@ -7,6 +7,7 @@ use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use warden_aws::work::WorkStore;
 use warden_core::work::Run;
 
 pub use warden_core::registry::STATE_MACHINES;
@@ -14,7 +15,7 @@ pub use warden_core::registry::STATE_MACHINES;
 /// The definition with every `${...FunctionArn}` replaced by the function's local ARN, as SAM's
 /// DefinitionSubstitutions do.
 pub fn definition(name: &str) -> Result<String> {
-    xtask::definition(name, function_arn)
+    xtask::definition(name, function_arn, WORK_BUCKET)
 }
 
 /// Clients of the services the harness drives.
@@ -22,6 +23,8 @@ pub struct Clients {
     pub sfn: aws_sdk_sfn::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ses: aws_sdk_sesv2::Client,
+    /// The work bucket, through the functions' own adapter.
+    pub work: WorkStore,
 }
 
 /// A deployed system: its clients and state machine ARNs.
@@ -38,6 +41,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         sfn: aws_sdk_sfn::Client::new(&config),
         secrets: aws_sdk_secretsmanager::Client::new(&config),
         ses: aws_sdk_sesv2::Client::new(&config),
+        work: WorkStore::from_config(&config, WORK_BUCKET),
     };
     let sender = stack
         .options
@@ -83,6 +87,37 @@ pub fn run_of(execution_arn: &str) -> Result<Run> {
     })
 }
 
+/// The size of an execution's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryFigures {
+    pub events: usize,
+    pub largest_payload: usize,
+}
+
+/// The payloads one history event carries.
+fn payloads(e: &HistoryEvent) -> Vec<&str> {
+    [
+        e.execution_started_event_details().and_then(|d| d.input()),
+        e.execution_succeeded_event_details()
+            .and_then(|d| d.output()),
+        e.execution_failed_event_details().and_then(|d| d.cause()),
+        e.state_entered_event_details().and_then(|d| d.input()),
+        e.state_exited_event_details().and_then(|d| d.output()),
+        e.lambda_function_scheduled_event_details()
+            .and_then(|d| d.input()),
+        e.lambda_function_succeeded_event_details()
+            .and_then(|d| d.output()),
+        e.lambda_function_failed_event_details()
+            .and_then(|d| d.cause()),
+        e.task_scheduled_event_details().map(|d| d.parameters()),
+        e.task_succeeded_event_details().and_then(|d| d.output()),
+        e.task_failed_event_details().and_then(|d| d.cause()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// One finished execution.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -118,7 +153,8 @@ impl Deployment {
     }
 
     /// Creates (or overwrites) one `SFTP/<username>` secret.
-    pub async fn put_user(&self, username: &str, secret: &str) -> Result<()> {
+    pub async fn put_user(&self, username: &str, secret: impl AsRef<str>) -> Result<()> {
+        let secret = secret.as_ref();
         let name = format!("SFTP/{username}");
         let created = self
             .clients
@@ -183,6 +219,26 @@ impl Deployment {
             .await?
             .execution_arn()
             .to_owned();
+        self.finish(arn, started, timeout).await
+    }
+
+    /// Waits for an execution someone else started (`start-runs`), by state machine and name.
+    pub async fn wait_for(
+        &self,
+        state_machine: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Execution> {
+        let machine = self.state_machine_arn(state_machine)?;
+        let arn = format!(
+            "{}:{name}",
+            machine.replacen(":stateMachine:", ":execution:", 1)
+        );
+        self.finish(arn, Instant::now(), timeout).await
+    }
+
+    /// Polls an execution until it stops (up to `timeout` after `started`).
+    async fn finish(&self, arn: String, started: Instant, timeout: Duration) -> Result<Execution> {
         loop {
             let d = self
                 .clients
@@ -241,6 +297,57 @@ impl Deployment {
         Ok(outputs)
     }
 
+    /// How large an execution's history is: its events, and the largest payload one of them
+    /// carries (a state's input or output, a task's result, an error's cause), in bytes. The
+    /// payload is what Step Functions' 256 KiB quota bounds.
+    pub async fn history_figures(&self, arn: &str) -> Result<HistoryFigures> {
+        let events = self.history(arn).await?;
+        let largest = events
+            .iter()
+            .flat_map(payloads)
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        Ok(HistoryFigures {
+            events: events.len(),
+            largest_payload: largest,
+        })
+    }
+
+    /// The child executions an execution's Distributed Maps ran (their items), in all.
+    pub async fn map_run_children(&self, arn: &str) -> Result<i64> {
+        let runs = self
+            .clients
+            .sfn
+            .list_map_runs()
+            .execution_arn(arn)
+            .send()
+            .await?;
+        let mut children = 0;
+        for run in runs.map_runs() {
+            let described = self
+                .clients
+                .sfn
+                .describe_map_run()
+                .map_run_arn(run.map_run_arn())
+                .send()
+                .await?;
+            children += described.item_counts().map_or(0, |c| c.total());
+        }
+        Ok(children)
+    }
+
+    /// Creates the secrets of `users`, `concurrency` at a time.
+    pub async fn seed(&self, users: &[(String, Value)], concurrency: usize) -> Result<()> {
+        use futures_util::{StreamExt, TryStreamExt, stream};
+        stream::iter(users)
+            .map(|(username, secret)| self.put_user(username, secret.to_string()))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
     /// Every input, output, error and cause recorded in an execution's history, as one text.
     pub async fn history_text(&self, arn: &str) -> Result<String> {
         let mut text = String::new();
@@ -296,39 +403,29 @@ impl Deployment {
     }
 
     /// A JSON file of the work bucket (`s3://sftp-warden-work/<key>`), e.g. a run's full summary.
-    pub fn work_file(&self, key: &str) -> Result<Value> {
-        ureq::get(&format!("{}/{WORK_BUCKET}/{key}", self.moto_url))
-            .call()
-            .with_context(|| format!("reading s3://{WORK_BUCKET}/{key}"))?
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_json()
-            .with_context(|| format!("s3://{WORK_BUCKET}/{key} is not JSON"))
+    pub async fn work_file(&self, key: &str) -> Result<Value> {
+        Ok(self.clients.work.get_json(key).await?)
     }
 
     /// The files of a set of a run in the work bucket (`reports`, `emails`, `sent`), in order.
-    pub fn run_files(&self, execution_arn: &str, set: &str) -> Result<Vec<Value>> {
+    pub async fn run_files(&self, execution_arn: &str, set: &str) -> Result<Vec<Value>> {
         let prefix = run_of(execution_arn)?.set_prefix(set);
-        object_keys(&self.moto_url, WORK_BUCKET, &prefix)?
-            .iter()
-            .map(|key| self.work_file(key))
-            .collect()
+        let files = self.clients.work.get_all(&prefix).await?;
+        Ok(files.into_iter().map(|(_, value)| value).collect())
     }
 
     /// Every file a run keeps in the work bucket, as one text (for tests that look for leaks).
-    pub fn run_files_text(&self, execution_arn: &str) -> Result<String> {
+    pub async fn run_files_text(&self, execution_arn: &str) -> Result<String> {
         let prefix = run_of(execution_arn)?.prefix();
-        let mut text = String::new();
-        for key in object_keys(&self.moto_url, WORK_BUCKET, &prefix)? {
-            text.push_str(&self.work_file(&key)?.to_string());
-            text.push('\n');
-        }
-        Ok(text)
+        let files: Vec<(String, Value)> = self.clients.work.get_all(&prefix).await?;
+        Ok(files
+            .iter()
+            .map(|(_, value)| value.to_string() + "\n")
+            .collect())
     }
 
-    /// A run's full summary (the bounded one, its execution output, says where it is).
-    pub fn full_summary(&self, execution: &Execution) -> Result<Value> {
+    /// A run's full summary (the bounded one, its execution output or its cause, says where).
+    pub async fn full_summary(&self, execution: &Execution) -> Result<Value> {
         let output = execution
             .output
             .as_ref()
@@ -340,7 +437,7 @@ impl Deployment {
         let key = uri
             .strip_prefix(&format!("s3://{WORK_BUCKET}/"))
             .with_context(|| format!("{uri} is not in the work bucket"))?;
-        self.work_file(key)
+        self.work_file(key).await
     }
 
     /// Every email moto's SES has recorded so far.

@@ -6,10 +6,13 @@
 //! integration tests in `tests/`, so that both run the system exactly the same way.
 
 pub mod bench_idp;
+pub mod bench_scale;
+pub mod changes;
 pub mod demo;
 pub mod deployment;
 pub mod idp;
 pub mod operator_cli;
+pub mod population;
 pub mod prefix_lists;
 pub mod stack;
 

@@ -39,6 +39,12 @@ enum Task {
     },
     /// The prefix-list sync: EC2 calls and time for 1,000 CIDRs, 10, none.
     BenchPrefixLists,
+    /// The weekly audit with notices, a full sync and a burst of changes at a bank's size.
+    BenchScale {
+        /// Partners to seed.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+    },
 }
 
 fn main() -> Result<()> {
@@ -47,6 +53,7 @@ fn main() -> Result<()> {
         Task::Stack => stack(),
         Task::BenchIdp { debug, logins } => bench_idp(!debug, logins),
         Task::BenchPrefixLists => bench_prefix_lists(),
+        Task::BenchScale { users } => bench_scale(users),
     }
 }
 
@@ -168,6 +175,14 @@ fn bench_prefix_lists() -> Result<()> {
     step("starting the local stack");
     let stack = LocalStack::start(StackOptions::default())?;
     tokio::runtime::Runtime::new()?.block_on(devstack::prefix_lists::bench(&stack))?;
+    drop(stack);
+    Ok(())
+}
+
+fn bench_scale(users: usize) -> Result<()> {
+    step("starting the local stack");
+    let stack = LocalStack::start(StackOptions::default())?;
+    tokio::runtime::Runtime::new()?.block_on(devstack::bench_scale::bench(&stack, users))?;
     drop(stack);
     Ok(())
 }

@@ -43,13 +43,11 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> Self {
-        let state_machines: Vec<String> = registry::STATE_MACHINES
-            .iter()
-            .map(|name| state_machine_arn(name))
-            .collect();
-        let state_machines = state_machines.join(",");
+        let validation = state_machine_arn("secret-validation");
+        let sync = state_machine_arn("prefix-list-sync");
         let env = [
-            ("STATE_MACHINE_ARNS", state_machines.as_str()),
+            ("VALIDATION_STATE_MACHINE_ARN", validation.as_str()),
+            ("SYNC_STATE_MACHINE_ARN", sync.as_str()),
             ("SENDER_EMAIL", "sftp-warden@example.com"),
             (
                 "TRANSFER_ROLE_ARN",

@@ -146,9 +146,11 @@ fn rust_sources(dir: &Path) -> Result<Vec<String>> {
 /// `tests/`.
 pub fn state_machines(tools: &Tools) -> Result<()> {
     for name in STATE_MACHINES {
-        let definition = xtask::definition(name, |function| {
-            format!("arn:aws:lambda:ap-southeast-2:123456789012:function:{function}")
-        })?;
+        let definition = xtask::definition(
+            name,
+            |function| format!("arn:aws:lambda:ap-southeast-2:123456789012:function:{function}"),
+            "sftp-warden-work",
+        )?;
         let script = "import sys\nfrom moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser\nAmazonStateLanguageParser.parse(sys.stdin.read())\n";
         let mut child = Command::new(&tools.python)
             .args(["-c", script])

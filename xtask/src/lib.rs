@@ -23,8 +23,12 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// The state machine's definition with every `${...FunctionArn}` replaced by `function_arn` of
-/// the function, as SAM's `DefinitionSubstitutions` do.
-pub fn definition(name: &str, function_arn: impl Fn(&str) -> String) -> Result<String> {
+/// the function and `${WorkBucketName}` by `work_bucket`, as SAM's `DefinitionSubstitutions` do.
+pub fn definition(
+    name: &str,
+    function_arn: impl Fn(&str) -> String,
+    work_bucket: &str,
+) -> Result<String> {
     if !STATE_MACHINES.contains(&name) {
         bail!("no state machine {name}");
     }
@@ -37,6 +41,10 @@ pub fn definition(name: &str, function_arn: impl Fn(&str) -> String) -> Result<S
             &function_arn(function.name),
         );
     }
+    text = text.replace(
+        &format!("${{{}}}", registry::WORK_BUCKET_SUBSTITUTION),
+        work_bucket,
+    );
     if let Some(start) = text.find("${") {
         let rest: String = text[start..].chars().take(60).collect();
         bail!("{name}: no substitution for {rest}");

@@ -51,6 +51,12 @@ enum Task {
     },
     /// The prefix-list sync: EC2 calls and time for 1,000 CIDRs, 10, none.
     BenchPrefixLists,
+    /// The weekly audit with notices, a full sync and a burst of 200 changes, at scale.
+    BenchScale {
+        /// Partners to seed.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+    },
 }
 
 fn main() -> Result<()> {
@@ -91,6 +97,7 @@ fn main() -> Result<()> {
             }
         }
         Task::BenchPrefixLists => on_the_stack(&["bench-prefix-lists"]),
+        Task::BenchScale { users } => on_the_stack(&["bench-scale", "--users", &users.to_string()]),
     }
 }
 

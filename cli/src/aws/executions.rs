@@ -53,6 +53,21 @@ pub struct ExecutionInfo {
     pub cause: Option<String>,
 }
 
+/// One Distributed Map run of an execution: its children, counted by status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MapRunInfo {
+    /// The Map state's `Label` (the part of the map run's ARN after the state machine's name).
+    pub label: String,
+    pub arn: String,
+    pub status: String,
+    pub total: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub running: i64,
+    pub pending: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct Executions {
     client: Client,
@@ -149,6 +164,41 @@ impl Executions {
         })
     }
 
+    /// The execution's Distributed Map runs, in the order they started.
+    pub async fn map_runs(&self, execution_arn: &str) -> Result<Vec<MapRunInfo>, SfnError> {
+        let listed = self
+            .client
+            .list_map_runs()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| SfnError::from_sdk("ListMapRuns", e))?;
+        let mut listed: Vec<_> = listed.map_runs().iter().collect();
+        listed.sort_by_key(|run| (run.start_date().secs(), run.start_date().subsec_nanos()));
+        let mut runs = Vec::new();
+        for run in listed {
+            let out = self
+                .client
+                .describe_map_run()
+                .map_run_arn(run.map_run_arn())
+                .send()
+                .await
+                .map_err(|e| SfnError::from_sdk("DescribeMapRun", e))?;
+            let items = out.item_counts();
+            runs.push(MapRunInfo {
+                label: map_run_label(out.map_run_arn()),
+                arn: out.map_run_arn().to_owned(),
+                status: out.status().as_str().to_owned(),
+                total: items.map_or(0, |c| c.total()),
+                succeeded: items.map_or(0, |c| c.succeeded()),
+                failed: items.map_or(0, |c| c.failed() + c.timed_out() + c.aborted()),
+                running: items.map_or(0, |c| c.running()),
+                pending: items.map_or(0, |c| c.pending()),
+            });
+        }
+        Ok(runs)
+    }
+
     /// The whole history, oldest first.
     pub async fn history(&self, execution_arn: &str) -> Result<Vec<Event>, SfnError> {
         let mut events = Vec::new();
@@ -164,6 +214,15 @@ impl Executions {
         }
         Ok(events)
     }
+}
+
+/// `arn:…:mapRun:<state machine>/<label>:<id>` → `<label>`.
+fn map_run_label(arn: &str) -> String {
+    arn.split_once(":mapRun:")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, rest)| rest.rsplit_once(':').map_or(rest, |(label, _)| label))
+        .unwrap_or(arn)
+        .to_owned()
 }
 
 /// The SDK's event reduced to the path-and-errors view.

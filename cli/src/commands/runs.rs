@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Outcome, out, out_json};
 use crate::args::{Format, RunsArgs, RunsCommand, ShowArgs};
-use crate::aws::executions::{ExecutionInfo, Executions};
+use crate::aws::executions::{ExecutionInfo, Executions, MapRunInfo};
 use crate::history::{self, RecordedError, StateVisit};
 use crate::report;
 
@@ -26,6 +26,8 @@ struct Listed {
 struct Shown {
     execution: ExecutionInfo,
     path: Vec<StateVisit>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    map_runs: Vec<MapRunInfo>,
     errors: Vec<RecordedError>,
 }
 
@@ -127,7 +129,9 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
     };
     let execution = executions.describe(&arn).await?;
     let events = executions.history(&arn).await?;
+    let map_runs = executions.map_runs(&arn).await?;
     let shown = Shown {
+        map_runs,
         path: history::path_of_states(&events),
         errors: history::recorded_errors(&events),
         execution,
@@ -158,6 +162,21 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
             out("Path of states:");
             for line in report::path_lines(&shown.path) {
                 out(format!("  {line}"));
+            }
+            if !shown.map_runs.is_empty() {
+                out("Distributed Map runs (one child execution per item):");
+                for run in &shown.map_runs {
+                    out(format!(
+                        "  ⇉ {}: {} items, {} succeeded, {} failed, {} running, {} pending ({})",
+                        run.label,
+                        run.total,
+                        run.succeeded,
+                        run.failed,
+                        run.running,
+                        run.pending,
+                        run.status
+                    ));
+                }
             }
             if !shown.errors.is_empty() {
                 out("Errors recorded:");

@@ -159,6 +159,10 @@ pub const FUNCTIONS: &[Function] = &[
     },
 ];
 
+/// The `DefinitionSubstitutions` key of the work bucket's name: a Distributed Map's
+/// `ResultWriter` names its bucket outright (its parameters are not read from the state).
+pub const WORK_BUCKET_SUBSTITUTION: &str = "WorkBucketName";
+
 /// The state machines of `statemachines/<name>.asl.json`.
 pub const STATE_MACHINES: &[&str] = &["secret-validation", "prefix-list-sync"];
 

@@ -166,14 +166,12 @@ pub struct PlanSummary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub batches_file: WorkFile,
-    /// Where the Distributed Maps' `ResultWriter` puts its manifest and results.
-    pub results_prefix: String,
 }
 
 impl Plan {
-    /// The plan of `run` as the state carries it, its batches kept in `batches_file`. Notes are
-    /// capped: at most [`SHOWN`] of them.
-    pub fn summary(&self, run: &Run, batches_file: WorkFile) -> PlanSummary {
+    /// The plan as the state carries it, its batches kept in `batches_file`. Notes are capped:
+    /// at most [`SHOWN`] of them.
+    pub fn summary(&self, batches_file: WorkFile) -> PlanSummary {
         PlanSummary {
             trigger: self.trigger,
             scope: self.scope.clone(),
@@ -186,7 +184,6 @@ impl Plan {
             admins: self.admin_names.len(),
             notes: bounded_lines(&self.notes),
             batches_file,
-            results_prefix: run.key("map-results"),
         }
     }
 }

@@ -204,6 +204,76 @@ fn manual_request(
     })
 }
 
+/// A batch of change events, as the queue in front of start-runs gathers them (an import of 500
+/// rows is 500 events): which users changed, and the inputs of the runs that check them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeBatch {
+    /// Names the batch: the same messages always give the same id, so a redelivered batch asks
+    /// for the same execution names and starts nothing.
+    pub id: String,
+    /// Change events about SFTP users.
+    pub events: usize,
+    /// Events that are not (another secret, a read, something unparsable): ignored.
+    pub ignored: usize,
+    /// The users (and admins) whose secrets changed, sorted.
+    pub usernames: Vec<String>,
+}
+
+/// Gathers a batch of `(message id, EventBridge event)` into the users it is about.
+pub fn gather_changes(messages: &[(String, Value)], prefix: &str) -> ChangeBatch {
+    use sha2::{Digest, Sha256};
+    let mut ids: Vec<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    let digest = Sha256::digest(ids.join("\n").as_bytes());
+    let id: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let mut usernames = std::collections::BTreeSet::new();
+    let mut events = 0;
+    for (_, event) in messages {
+        // Anything else (another secret, a read, an unparsable message) is not a change to a user.
+        if let Ok(Request {
+            scope: Scope::User { username } | Scope::Group { admin: username },
+            ..
+        }) = request_from_event(event, prefix)
+        {
+            events += 1;
+            usernames.insert(username);
+        }
+    }
+    ChangeBatch {
+        id,
+        ignored: messages.len() - events,
+        events,
+        usernames: usernames.into_iter().collect(),
+    }
+}
+
+impl ChangeBatch {
+    fn changes(&self) -> Value {
+        serde_json::json!({"events": self.events, "batch": self.id})
+    }
+
+    /// The validation run's input: the changed users by name, or everyone (without notices to
+    /// the external systems) when there are more than [`MAX_NAMED_USERS`]. `None` when the batch
+    /// holds no change to an SFTP user.
+    pub fn validation_input(&self) -> Option<Value> {
+        match self.usernames.len() {
+            0 => None,
+            n if n > MAX_NAMED_USERS => {
+                Some(serde_json::json!({"mode": "all", "changes": self.changes()}))
+            }
+            _ => Some(serde_json::json!({
+                "mode": "users", "usernames": self.usernames, "changes": self.changes()
+            })),
+        }
+    }
+
+    /// The prefix-list sync's input: it compares every user whatever changed.
+    pub fn sync_input(&self) -> Option<Value> {
+        (!self.usernames.is_empty())
+            .then(|| serde_json::json!({"mode": "all", "changes": self.changes()}))
+    }
+}
+
 /// `"usernames": ["bank1", "SFTP/bank2", …]`: at most [`MAX_NAMED_USERS`], by name or secret id.
 fn users_scope(usernames: Option<&Value>, prefix: &str) -> Result<Scope, RequestError> {
     let Some(list) = usernames.and_then(Value::as_array) else {

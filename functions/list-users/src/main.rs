@@ -3,6 +3,7 @@
 //! One `ListSecrets` page per 100 users; no secret is read here. The whole plan and the batches
 //! (the validation Map's items) go to the work bucket; the state gets counts and their keys.
 
+use aws_sdk_secretsmanager::config::retry::RetryConfig;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use serde_json::Value;
@@ -81,7 +82,7 @@ async fn handler(
     let batches = work
         .put_json(&run.key(files::BATCHES), &plan.batches)
         .await?;
-    Ok(plan.summary(&run, batches))
+    Ok(plan.summary(batches))
 }
 
 #[tokio::main]
@@ -92,7 +93,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         excluded: env.excluded_users(),
     };
     let aws = warden_lambda::aws_config().await;
-    let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
+    // 50,000 users are 500 ListSecrets pages read one after the other: a throttled page is
+    // retried by the SDK itself, adaptively (it slows its own rate), rather than the run failing.
+    let listing = aws_sdk_secretsmanager::config::Builder::from(&aws)
+        .retry_config(RetryConfig::adaptive().with_max_attempts(8))
+        .build();
+    let secrets = UserSecrets::new(
+        aws_sdk_secretsmanager::Client::from_conf(listing),
+        env.secret_prefix(),
+    );
     let work = WorkStore::from_config(&aws, env.work_bucket()?);
     run(service_fn(|event| handler(&secrets, &work, &config, event))).await
 }

@@ -254,12 +254,7 @@ fn the_plan_in_the_state_carries_counts_and_at_most_ten_notes() {
         bucket: "work".into(),
         key: "runs/v/e/batches.json".into(),
     };
-    let run = Run {
-        state_machine: "v".into(),
-        execution: "e".into(),
-    };
-    let summary = p.summary(&run, file.clone());
-    assert_eq!(summary.results_prefix, "runs/v/e/map-results");
+    let summary = p.summary(file.clone());
     assert_eq!((summary.batches, summary.users_to_check), (3, 45));
     assert_eq!(summary.notes.len(), 11);
     assert!(

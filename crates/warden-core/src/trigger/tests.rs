@@ -180,3 +180,78 @@ fn a_list_of_users_must_be_valid_usernames_and_not_too_many() {
         );
     }
 }
+
+fn message(id: &str, event: Value) -> (String, Value) {
+    (id.to_owned(), event)
+}
+
+#[test]
+fn a_batch_of_changes_gathers_its_users_and_ignores_the_rest() {
+    let mut admin = event("admin");
+    admin["id"] = json!("e-2");
+    let messages = [
+        message("m-1", event("put")),
+        message("m-2", admin),
+        message("m-3", event("unrelated")),
+        message("m-4", event("get")),
+        message("m-5", event("put")),
+    ];
+
+    let batch = gather_changes(&messages, "SFTP/");
+
+    assert_eq!(batch.usernames, ["PaymentsAdmin", "nab-feeds"]);
+    assert_eq!((batch.events, batch.ignored), (3, 2));
+    assert_eq!(batch.id.len(), 16);
+    assert_eq!(
+        batch.validation_input(),
+        Some(json!({
+            "mode": "users", "usernames": ["PaymentsAdmin", "nab-feeds"],
+            "changes": {"events": 3, "batch": batch.id}
+        }))
+    );
+    let sync = batch.sync_input().unwrap();
+    assert_eq!(sync["mode"], "all");
+    // The inputs parse as what they say.
+    let request = request_from_event(&batch.validation_input().unwrap(), "SFTP/").unwrap();
+    assert_eq!(request.trigger, Trigger::SecretChange);
+    assert!(!request.notify_source_systems);
+    assert_eq!(
+        request_from_event(&sync, "SFTP/").unwrap().scope,
+        Scope::All
+    );
+}
+
+#[test]
+fn the_same_messages_in_any_order_are_the_same_batch() {
+    let a = gather_changes(
+        &[message("m-1", event("put")), message("m-2", event("admin"))],
+        "SFTP/",
+    );
+    let b = gather_changes(
+        &[message("m-2", event("admin")), message("m-1", event("put"))],
+        "SFTP/",
+    );
+    let c = gather_changes(&[message("m-1", event("put"))], "SFTP/");
+    assert_eq!(a.id, b.id);
+    assert_ne!(a.id, c.id);
+}
+
+#[test]
+fn a_batch_without_an_sftp_change_starts_nothing_and_a_huge_one_checks_everyone() {
+    let nothing = gather_changes(&[message("m-1", event("unrelated"))], "SFTP/");
+    assert_eq!(
+        (nothing.validation_input(), nothing.sync_input()),
+        (None, None)
+    );
+
+    let many: Vec<(String, Value)> = (0..=MAX_NAMED_USERS)
+        .map(|i| {
+            let mut e = event("put");
+            e["detail"]["requestParameters"]["secretId"] = json!(format!("SFTP/user{i}"));
+            message(&format!("m-{i}"), e)
+        })
+        .collect();
+    let batch = gather_changes(&many, "SFTP/");
+    assert_eq!(batch.usernames.len(), MAX_NAMED_USERS + 1);
+    assert_eq!(batch.validation_input().unwrap()["mode"], "all");
+}
