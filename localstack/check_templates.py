@@ -32,6 +32,9 @@ EXPECTED_MATCHES = {
     "cloudtrail-delete-secret.json": True,
     "cloudtrail-restore-secret.json": True,
     "cloudtrail-admin-change.json": True,
+    "cloudtrail-update-secret-version-stage.json": True,
+    # A rotation's pending value matches the rule; the workflows see it is not the current one.
+    "cloudtrail-put-secret-value-pending.json": True,
     "cloudtrail-unrelated-secret.json": False,
     "cloudtrail-get-secret-value.json": False,
     "scheduled-rule-event.json": False,

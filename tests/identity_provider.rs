@@ -181,3 +181,35 @@ async fn the_direct_event_gets_the_same_answers_and_every_login_is_logged_once()
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_most_verbose_log_level_no_password_reaches_the_function_log() -> Result<()> {
+    let mut options = StackOptions::default();
+    options
+        .function_env
+        .push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+    let stack = LocalStack::start(options)?;
+    let deployment = deployment::deploy(&stack).await?;
+    deployment
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
+        .await?;
+
+    for login in [
+        Login::password("bpay-batch", BPAY_PASSWORD, "203.0.113.200"),
+        Login::password("bpay-batch", "Wrong-Passw0rd-at-TRACE", "203.0.113.200"),
+    ] {
+        ask(&stack, &login);
+        tokio::task::block_in_place(|| idp::via_lambda(&stack, &login))?;
+    }
+
+    let log = std::fs::read_to_string(stack.log_dir.join("identity-provider.log"))?;
+    assert!(
+        log.contains("Login request answered"),
+        "the function logged at DEBUG and below: the level took effect"
+    );
+    assert!(log.contains("\"reason\":\"wrong-password\""), "{log}");
+    for password in [BPAY_PASSWORD, "Wrong-Passw0rd-at-TRACE"] {
+        assert!(!log.contains(password), "a password reached the log");
+    }
+    Ok(())
+}

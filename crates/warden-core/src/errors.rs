@@ -58,6 +58,9 @@ pub enum ErrorName {
     // The workflows' own.
     /// A change event about a secret that is not an SFTP user: the run has nothing to do.
     NotAnSftpUser,
+    /// A change to a value that is not the current one (a rotation's pending value): the run has
+    /// nothing to do.
+    NotTheCurrentValue,
     /// The input is not one the function understands (says what and why).
     UnsupportedInput,
     /// A change event without an id to name the executions after.
@@ -93,6 +96,7 @@ impl ErrorName {
         ErrorName::StatesThrottled,
         ErrorName::ExecutionNotStarted,
         ErrorName::NotAnSftpUser,
+        ErrorName::NotTheCurrentValue,
         ErrorName::UnsupportedInput,
         ErrorName::EventWithoutId,
         ErrorName::AdminUnreadable,
@@ -124,6 +128,7 @@ impl ErrorName {
             ErrorName::StatesThrottled => "StatesThrottled",
             ErrorName::ExecutionNotStarted => "ExecutionNotStarted",
             ErrorName::NotAnSftpUser => "NotAnSftpUser",
+            ErrorName::NotTheCurrentValue => "NotTheCurrentValue",
             ErrorName::UnsupportedInput => "UnsupportedInput",
             ErrorName::EventWithoutId => "EventWithoutId",
             ErrorName::AdminUnreadable => "AdminUnreadable",

@@ -90,6 +90,11 @@ pub fn bucket(folder: &str) -> &str {
 }
 
 /// Whether `child` lies strictly below `parent` (more segments, same leading segments).
+/// Whether `child` is `parent` or lies below it (segment-wise).
+pub fn is_inside_or_equal(child: &str, parent: &str) -> bool {
+    child == parent || is_strictly_inside(child, parent)
+}
+
 pub fn is_strictly_inside(child: &str, parent: &str) -> bool {
     let child = segments(child);
     let parent = segments(parent);

@@ -3,9 +3,13 @@
 //! a hash it could not check against.
 
 use std::fmt;
+use std::sync::LazyLock;
 
-use argon2::password_hash::Error as HashError;
-use argon2::{ARGON2ID_IDENT, Argon2, Params, PasswordHash, PasswordVerifier};
+use argon2::password_hash::{Error as HashError, PasswordHashString, SaltString};
+use argon2::{
+    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier,
+    Version,
+};
 
 /// Why a `PasswordHash` value cannot be checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +20,8 @@ pub enum PasswordHashProblem {
     NotArgon2id,
     /// Parameters beyond what a login may spend (memory, passes, lanes).
     TooCostly,
+    /// Parameters below what keeps a stolen hash hard to crack (memory, work, salt, output).
+    TooWeak,
 }
 
 impl fmt::Display for PasswordHashProblem {
@@ -24,15 +30,27 @@ impl fmt::Display for PasswordHashProblem {
             Self::NotPhc => "is not a PHC string with parameters, salt and hash",
             Self::NotArgon2id => "is not an Argon2id hash",
             Self::TooCostly => "asks for more memory or passes than a login may spend",
+            Self::TooWeak => {
+                "is too weak: at least 7 MiB of memory, 35 MiB x passes, an 8-byte salt and a 16-byte hash"
+            }
         })
     }
 }
 
-/// Upper bounds on a `PasswordHash`'s cost, so a secret cannot make a login exhaust the
-/// function's memory or time: 64 MiB, 8 passes, 4 lanes (OWASP's minimum is 19 MiB, 2 passes).
+/// Bounds on a `PasswordHash`'s cost. Above, a secret could make each login spend more than the
+/// function is sized for (template.yaml: 1,024 MB, about 0.6 of a core: a check at the upper
+/// bound takes about a third of a second, and a burst of guesses runs into the function's
+/// reserved concurrency, not into other users' logins). Below, a stolen hash is cheap to crack.
+/// The lower bounds are OWASP's weakest recommended Argon2id settings (7 MiB × 5 passes,
+/// 9 MiB × 4, 12 MiB × 3, 19 MiB × 2, 46 MiB × 1: all at least 35 MiB × passes).
+pub const MIN_HASH_MEMORY_KIB: u32 = 7 * 1024;
 pub const MAX_HASH_MEMORY_KIB: u32 = 64 * 1024;
-pub const MAX_HASH_PASSES: u32 = 8;
+/// Memory × passes, in KiB: the work one check costs.
+pub const MIN_HASH_WORK: u64 = 35 * 1024;
+pub const MAX_HASH_WORK: u64 = 128 * 1024;
 pub const MAX_HASH_LANES: u32 = 4;
+const MIN_SALT_BYTES: usize = 8;
+const MIN_OUTPUT_BYTES: usize = 16;
 
 /// Parses a `PasswordHash` value and checks it is an Argon2id PHC string a login can afford.
 pub fn parse(text: &str) -> Result<PasswordHash<'_>, PasswordHashProblem> {
@@ -44,21 +62,118 @@ pub fn parse(text: &str) -> Result<PasswordHash<'_>, PasswordHashProblem> {
         return Err(PasswordHashProblem::NotPhc);
     }
     let params = Params::try_from(&hash).map_err(|_| PasswordHashProblem::NotPhc)?;
+    let work = u64::from(params.m_cost()) * u64::from(params.t_cost());
     if params.m_cost() > MAX_HASH_MEMORY_KIB
-        || params.t_cost() > MAX_HASH_PASSES
+        || work > MAX_HASH_WORK
         || params.p_cost() > MAX_HASH_LANES
     {
         return Err(PasswordHashProblem::TooCostly);
     }
+    let salt_bytes = hash.salt.map_or(0, |s| s.len() * 3 / 4);
+    let output_bytes = hash.hash.map_or(0, |h| h.len());
+    if params.m_cost() < MIN_HASH_MEMORY_KIB
+        || work < MIN_HASH_WORK
+        || salt_bytes < MIN_SALT_BYTES
+        || output_bytes < MIN_OUTPUT_BYTES
+    {
+        return Err(PasswordHashProblem::TooWeak);
+    }
     Ok(hash)
+}
+
+thread_local! {
+    /// Argon2 verifications run on this thread, so tests can count what a login cost.
+    static VERIFICATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Argon2 verifications this thread has run so far.
+pub fn verifications() -> usize {
+    VERIFICATIONS.with(std::cell::Cell::get)
 }
 
 /// Whether `given` is the password `hash` was made from. `Err` when the hash cannot be checked
 /// against after all (parameters the library refuses).
 pub fn verify(given: &str, hash: &PasswordHash<'_>) -> Result<bool, PasswordHashProblem> {
+    VERIFICATIONS.with(|v| v.set(v.get() + 1));
     match Argon2::default().verify_password(given.as_bytes(), hash) {
         Ok(()) => Ok(true),
         Err(HashError::Password) => Ok(false),
         Err(_) => Err(PasswordHashProblem::NotPhc),
+    }
+}
+
+/// What a password login is checked against when the user has no hash of its own (unknown user,
+/// plain `Password`, or a denial before the password is reached): an Argon2id hash with the
+/// settings operators are told to use (19 MiB, 2 passes), so that path costs what a real check
+/// costs. Made once per cold start.
+static DUMMY: LazyLock<Option<PasswordHashString>> = LazyLock::new(|| {
+    let params = Params::new(19 * 1024, 2, 1, None).ok()?;
+    let salt = SaltString::from_b64("ZHVtbXktc2FsdC1vZi1zZnRwLXdhcmRlbg").ok()?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(b"no password is this", &salt)
+        .ok()
+        .map(|h| h.serialize())
+});
+
+/// Spends on `given` the time a real check would, and tells nothing.
+pub fn verify_dummy(given: &str) {
+    if let Some(dummy) = DUMMY.as_ref() {
+        let _ = verify(given, &dummy.password_hash());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `argon2.low_level.hash_secret(b"pw", b"saltsaltsalt", time_cost=5, memory_cost=7168,
+    /// parallelism=1, hash_len=32, type=Type.ID)` (argon2-cffi, the reference C implementation):
+    /// OWASP's weakest recommended setting, made by a second implementation.
+    const PW_7MIB_5_PASSES: &str =
+        "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
+
+    #[test]
+    fn a_hash_made_by_the_reference_implementation_verifies_its_password_only() {
+        let hash = parse(PW_7MIB_5_PASSES).unwrap();
+        assert_eq!(verify("pw", &hash), Ok(true));
+        assert_eq!(verify("pW", &hash), Ok(false));
+    }
+
+    #[test]
+    fn hashes_outside_the_cost_a_login_affords_are_refused_either_way() {
+        for (hash, problem) in [
+            // 64 KiB: far below the minimum memory.
+            ("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE", PasswordHashProblem::TooWeak),
+            // 7 MiB but one pass: 7 MiB x passes is below 35.
+            ("$argon2id$v=19$m=7168,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooWeak),
+            // A 4-byte salt.
+            ("$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooWeak),
+            // A 12-byte hash.
+            ("$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHY", PasswordHashProblem::TooWeak),
+            // 64 MiB x 3 passes: more work than a login may spend.
+            ("$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+            // 1 GiB.
+            ("$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+            // 8 lanes.
+            ("$argon2id$v=19$m=19456,t=2,p=8$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+        ] {
+            assert_eq!(parse(hash).err(), Some(problem), "{hash}");
+        }
+        for hash in [
+            PW_7MIB_5_PASSES,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+            "$argon2id$v=19$m=65536,t=2,p=4$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+        ] {
+            assert!(parse(hash).is_ok(), "{hash}");
+        }
+    }
+
+    #[test]
+    fn the_dummy_is_a_hash_a_login_accepts_with_the_recommended_settings() {
+        let dummy = DUMMY.as_ref().expect("the dummy is made");
+        let hash = parse(dummy.as_str()).expect("within the bounds");
+        let params = Params::try_from(&hash).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (19 * 1024, 2, 1));
+        assert_eq!(verify("no password is this", &hash), Ok(true));
     }
 }

@@ -8,13 +8,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// CloudTrail events of Secrets Manager that change what a user's secret says (or whether it exists).
-pub const CHANGE_EVENTS: [&str; 5] = [
+/// `UpdateSecretVersionStage` moves `AWSCURRENT` on a rotation or a rollback, changing what the
+/// secret says without a `PutSecretValue`.
+pub const CHANGE_EVENTS: [&str; 6] = [
     "CreateSecret",
     "PutSecretValue",
     "UpdateSecret",
     "DeleteSecret",
     "RestoreSecret",
+    "UpdateSecretVersionStage",
 ];
+
+/// The staging label of the value every reader (and Transfer's logins) gets.
+const CURRENT: &str = "AWSCURRENT";
 
 /// Which users a run checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +89,9 @@ pub enum RequestError {
     NotAnSftpUser(String),
     #[error("unsupported input: {0}")]
     Unsupported(String),
+    /// A change to a value that is not the current one (e.g. a rotation's pending value).
+    #[error("{0} is not the current value; nothing to check until it becomes current")]
+    NotTheCurrentValue(String),
 }
 
 /// Works out what a run must check from its input: a CloudTrail event as EventBridge delivers
@@ -145,6 +154,27 @@ fn change_request(event: &Value, prefix: &str) -> Result<Request, RequestError> 
             secret_name(&id).unwrap_or(&id).to_owned(),
         ));
     };
+    // A value written or moved under another label (a rotation's AWSPENDING) is not what the
+    // user's logins read: checking it as if it were would report on the wrong value.
+    let labels: Vec<&str> = match name {
+        "PutSecretValue" => request
+            .get("versionStages")
+            .and_then(Value::as_array)
+            .map(|stages| stages.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_else(|| vec![CURRENT]),
+        "UpdateSecretVersionStage" => request
+            .get("versionStage")
+            .and_then(Value::as_str)
+            .into_iter()
+            .collect(),
+        _ => vec![CURRENT],
+    };
+    if !labels.contains(&CURRENT) {
+        return Err(RequestError::NotTheCurrentValue(format!(
+            "{name} of {prefix}{username} under {}",
+            labels.join(", ")
+        )));
+    }
     Ok(Request {
         trigger: Trigger::SecretChange,
         event: Some(format!("{name} of {prefix}{username}")),

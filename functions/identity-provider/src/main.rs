@@ -39,6 +39,7 @@ async fn handler(
     let started = Instant::now();
     let today = chrono::Utc::now().date_naive();
     let (shape, outcome) = answer(secrets, policy, &event.payload, today).await;
+    tracing::debug!(shape = ?shape, "Login request answered");
     log(&outcome, started.elapsed());
     Ok(shape.respond(&outcome.decision.response()))
 }

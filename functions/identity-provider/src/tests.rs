@@ -24,9 +24,10 @@ const ADYEN: &str = include_str!("../../../test-events/users/adyen-batch.json");
 const MASTERCARD: &str = include_str!("../../../test-events/users/mastercard-ipm.json");
 
 const BPAY_PASSWORD: &str = "example-Passw0rd-bpay-2026";
-/// `printf pw | argon2 saltsaltsalt -id -m 6 -t 1 -p 1 -e`
+/// `argon2.low_level.hash_secret(b"pw", b"saltsaltsalt", time_cost=5, memory_cost=7168,
+/// parallelism=1, hash_len=32, type=Type.ID)` (argon2-cffi: the reference C implementation)
 const HASH_OF_PW: &str =
-    "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
+    "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
@@ -739,5 +740,188 @@ fn no_answer_carries_a_password_or_a_key_comment() {
         "2@3",
     ] {
         assert!(!everything.contains(needle), "{needle} in an answer");
+    }
+}
+
+// ---- the events in test-events/identity-provider (what `sam local invoke` is given) ---------
+
+const DIRECT_PASSWORD: &str =
+    include_str!("../../../test-events/identity-provider/direct-password-login.json");
+const DIRECT_KEY: &str = include_str!("../../../test-events/identity-provider/direct-key-login.json");
+const API_PASSWORD: &str =
+    include_str!("../../../test-events/identity-provider/api-gateway-password-login.json");
+const API_KEY: &str =
+    include_str!("../../../test-events/identity-provider/api-gateway-key-login.json");
+
+#[tokio::test]
+async fn the_sample_events_of_both_forms_are_granted_as_transfer_expects() {
+    let (secrets, _) = secrets();
+    for (file, sample, shape, keys) in [
+        ("direct-password-login", DIRECT_PASSWORD, Shape::Direct, false),
+        ("direct-key-login", DIRECT_KEY, Shape::Direct, true),
+        ("api-gateway-password-login", API_PASSWORD, Shape::ApiGateway, false),
+        ("api-gateway-key-login", API_KEY, Shape::ApiGateway, true),
+    ] {
+        let event: Value = serde_json::from_str(sample).unwrap();
+        let (answered, outcome) = answer(&secrets, &policy(), &event, today()).await;
+        assert_eq!(answered, shape, "{file}");
+        let Decision::Granted(grant) = &outcome.decision else {
+            panic!("{file}: {:?}", outcome.decision.deny_reason());
+        };
+        assert_eq!(grant.response.public_keys.is_some(), keys, "{file}");
+    }
+}
+
+// ---- any event, any secret: no panic, and no grant without valid credentials ------------------
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use warden_core::login::Protocol;
+
+    /// Cases per property; each password case that reaches a secret costs one Argon2 check.
+    const CASES: u32 = 5_000;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-zA-Z0-9@._%-]{0,12}",
+            any::<String>(),
+            Just("bpay-batch".to_owned()),
+            Just("anz-bank".to_owned()),
+            Just(BPAY_PASSWORD.to_owned()),
+            Just("SFTP".to_owned()),
+            Just("FTPS".to_owned()),
+            Just("203.0.113.200".to_owned()),
+            Just("2001:db8:a0::7".to_owned()),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(text(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Login events: either shape, fields missing, of the wrong type, or arbitrary.
+    fn event() -> impl Strategy<Value = Value> {
+        let direct = (
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(json_value()),
+        )
+            .prop_map(|(user, password, protocol, ip, extra)| {
+                let mut event = json!({"serverId": "s-1234567890abcdef0"});
+                for (key, value) in [("username", user), ("password", password), ("protocol", protocol), ("sourceIp", ip)] {
+                    if let Some(v) = value {
+                        event[key] = json!(v);
+                    }
+                }
+                if let Some(extra) = extra {
+                    event["password"] = extra;
+                }
+                event
+            });
+        let api = (text(), prop::option::of(text()), text(), text()).prop_map(
+            |(user, password, protocol, ip)| {
+                let mut headers = json!({});
+                if let Some(p) = password {
+                    headers["Password"] = json!(p);
+                }
+                json!({
+                    "httpMethod": "GET", "headers": headers,
+                    "pathParameters": {"serverId": "s-1234567890abcdef0", "username": user},
+                    "queryStringParameters": {"protocol": protocol, "sourceIp": ip},
+                })
+            },
+        );
+        prop_oneof![direct, api, json_value()]
+    }
+
+    /// A secret: a sample user's, one with keys dropped or replaced by arbitrary values, or text.
+    fn secret() -> impl Strategy<Value = Option<String>> {
+        let mutated = (
+            prop_oneof![Just(BPAY), Just(ANZ), Just(WESTPAC)],
+            prop::collection::vec((text(), prop::option::of(json_value())), 0..4),
+        )
+            .prop_map(|(sample, changes)| {
+                let mut secret: Value = serde_json::from_str(sample).unwrap();
+                for (key, value) in changes {
+                    match value {
+                        Some(v) => secret[key.as_str()] = v,
+                        None => {
+                            if let Some(o) = secret.as_object_mut() {
+                                o.remove(&key);
+                            }
+                        }
+                    }
+                }
+                secret.to_string()
+            });
+        prop::option::of(prop_oneof![mutated, any::<String>(), json_value().prop_map(|v| v.to_string())])
+    }
+
+    /// What the decision may never do: grant without the user's own credential, or with a
+    /// key on a protocol without a key step.
+    fn allowed(request: &LoginRequest, secret: Option<&str>) -> bool {
+        let Some(secret) = secret.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
+            return false;
+        };
+        if request.protocol != "SFTP" && request.protocol != "FTPS" {
+            return false;
+        }
+        let configured_role = policy().rules.transfer_role_arn;
+        if secret["HomeDirectoryType"] != "LOGICAL"
+            || secret["Role"].as_str() != configured_role.as_deref()
+        {
+            return false;
+        }
+        match request.password.as_ref().map(|p| p.expose()) {
+            Some(given) if !given.is_empty() => match secret["PasswordHash"].as_str() {
+                Some(hash) => warden_core::password_hash::parse(hash)
+                    .is_ok_and(|h| warden_core::password_hash::verify(given, &h) == Ok(true)),
+                None => secret["Password"].as_str() == Some(given),
+            },
+            _ => request.protocol == "SFTP",
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_event_and_no_secret_makes_it_panic_or_grant_without_credentials(
+            event in event(),
+            secret in secret(),
+        ) {
+            let (_, parsed) = event::parse(&event);
+            let Ok(request) = parsed else {
+                return Ok(());
+            };
+            let both = LoginPolicy {
+                protocols: vec![Protocol::Sftp, Protocol::Ftps],
+                ..policy()
+            };
+            let decision = login::decide(&request, secret.as_deref(), &both, today());
+            if let Decision::Granted(grant) = &decision {
+                prop_assert!(allowed(&request, secret.as_deref()), "granted {grant:?} for {request:?}");
+                prop_assert!(grant.response.role.is_some());
+            }
+            // The answer is always a JSON object Transfer can read.
+            let answered = Shape::Direct.respond(&decision.response());
+            prop_assert!(answered.is_object());
+        }
     }
 }

@@ -37,6 +37,9 @@ impl Named for ListUsersError {
         match self {
             ListUsersError::Request(RequestError::NotAnSftpUser(_)) => ErrorName::NotAnSftpUser,
             ListUsersError::Request(RequestError::Unsupported(_)) => ErrorName::UnsupportedInput,
+            ListUsersError::Request(RequestError::NotTheCurrentValue(_)) => {
+                ErrorName::NotTheCurrentValue
+            }
             ListUsersError::Secrets(e) => e.name(),
             ListUsersError::Work(e) => e.name(),
         }
@@ -201,6 +204,7 @@ mod tests {
         let errors = [
             ListUsersError::Request(RequestError::NotAnSftpUser("SFTP-x".into())),
             ListUsersError::Request(RequestError::Unsupported("x".into())),
+            ListUsersError::Request(RequestError::NotTheCurrentValue("x".into())),
             ListUsersError::Secrets(SecretsError::BatchTooLarge(21)),
         ];
         for err in &errors {

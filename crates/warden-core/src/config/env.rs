@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use super::Rules;
-use crate::login::{LoginPolicy, Protocol};
+use crate::login::{EXTRA_OBJECT_ACTIONS, LoginPolicy, Protocol};
 use crate::prefix_lists::{DEFAULT_MARKER, DEFAULT_MAX_REMOVAL_SHARE, PlanSettings};
 
 /// A configuration value that is present but unusable. Raised at cold start, so a misconfigured
@@ -131,7 +131,9 @@ impl Env {
     /// The login policy: the shared rules, `KEY_MAX_AGE_MONTHS` (default 12; `0` or `off`
     /// switches the limit off), `ALLOWED_PROTOCOLS` (default `SFTP`; `FTP` is refused, it sends
     /// passwords in clear), `SESSION_POLICY` (`on`/`off`, default on) and `HOME_BUCKETS` (when
-    /// set, home folders must lie in these buckets).
+    /// set, home folders must lie in these buckets), `SESSION_POLICY_EXTRA_ACTIONS` (object
+    /// actions a grant may add: `s3:PutObjectAcl`, `s3:DeleteObjectVersion`) and
+    /// `ALLOWED_SERVER_IDS` (when set, only these Transfer servers are answered).
     pub fn login_policy(&self) -> Result<LoginPolicy, ConfigError> {
         let defaults = LoginPolicy::default();
         let key_max_age_months = match self.var("KEY_MAX_AGE_MONTHS") {
@@ -166,12 +168,25 @@ impl Env {
                 return Err(invalid("SESSION_POLICY", other.to_owned(), "on or off"));
             }
         };
+        let session_policy_extra_actions = self.list("SESSION_POLICY_EXTRA_ACTIONS");
+        if let Some(unknown) = session_policy_extra_actions
+            .iter()
+            .find(|a| !EXTRA_OBJECT_ACTIONS.contains(&a.as_str()))
+        {
+            return Err(invalid(
+                "SESSION_POLICY_EXTRA_ACTIONS",
+                unknown.clone(),
+                "s3:PutObjectAcl and/or s3:DeleteObjectVersion",
+            ));
+        }
         Ok(LoginPolicy {
             rules: self.rules()?,
             key_max_age_months,
             protocols,
             session_policy,
+            session_policy_extra_actions,
             buckets: self.list("HOME_BUCKETS"),
+            servers: self.list("ALLOWED_SERVER_IDS"),
         })
     }
 

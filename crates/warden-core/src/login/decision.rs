@@ -38,6 +38,8 @@ pub enum SecretProblem {
     HomeFolderTooBroad(Role),
     /// The home folder is outside the configured buckets.
     BucketNotAllowed,
+    /// A mapping other than `/` points outside the home folder.
+    TargetOutsideHome,
     /// The session policy for this folder would exceed Transfer's 2,048 characters.
     PolicyTooLong,
     RoleMissing,
@@ -66,6 +68,9 @@ impl fmt::Display for SecretProblem {
                 write!(f, "the home folder is too broad for a {role}")
             }
             Self::BucketNotAllowed => f.write_str("the home folder is outside the allowed buckets"),
+            Self::TargetOutsideHome => {
+                f.write_str("a HomeDirectoryDetails Target lies outside the home folder")
+            }
             Self::PolicyTooLong => f.write_str("the session policy would be too long"),
             Self::RoleMissing => f.write_str("Role is missing"),
             Self::RoleMalformed => f.write_str("Role is not an IAM role ARN"),
@@ -83,6 +88,10 @@ pub enum DenyReason {
     MalformedRequest(&'static str),
     InvalidUsername,
     ProtocolNotAllowed,
+    /// The request names a Transfer server this identity provider does not serve.
+    ServerNotAllowed,
+    /// An FTP or FTPS login without a password: only SFTP has a key step after this answer.
+    NoPassword,
     UnknownUser,
     /// Secrets Manager failed (throttled, denied, timed out …); the caller logs the error name.
     SecretUnreadable,
@@ -95,6 +104,8 @@ pub enum DenyReason {
     WrongPassword,
     /// A key login for a user without a usable key (none, placeholder only, expired, invalid).
     NoUsableKey,
+    /// The session policy for the user's folder would exceed Transfer's 2,048 characters.
+    PolicyTooLong,
 }
 
 impl DenyReason {
@@ -103,6 +114,8 @@ impl DenyReason {
             Self::MalformedRequest(_) => "malformed-request",
             Self::InvalidUsername => "invalid-username",
             Self::ProtocolNotAllowed => "protocol-not-allowed",
+            Self::ServerNotAllowed => "server-not-allowed",
+            Self::NoPassword => "no-password",
             Self::UnknownUser => "unknown-user",
             Self::SecretUnreadable => "secret-unreadable",
             Self::MalformedSecret(_) => "malformed-secret",
@@ -111,6 +124,7 @@ impl DenyReason {
             Self::NoPasswordConfigured => "no-password-configured",
             Self::WrongPassword => "wrong-password",
             Self::NoUsableKey => "no-usable-key",
+            Self::PolicyTooLong => "policy-too-long",
         }
     }
 }
@@ -123,6 +137,10 @@ impl fmt::Display for DenyReason {
                 f.write_str("the username is not 3-100 characters of A-Za-z0-9_-.@")
             }
             Self::ProtocolNotAllowed => f.write_str("the protocol is not allowed"),
+            Self::ServerNotAllowed => f.write_str("the Transfer server is not one this serves"),
+            Self::NoPassword => {
+                f.write_str("an FTP or FTPS login without a password (keys are for SFTP only)")
+            }
             Self::UnknownUser => f.write_str("no such user"),
             Self::SecretUnreadable => f.write_str("the user's secret could not be read"),
             Self::MalformedSecret(problem) => write!(f, "the user's secret is unusable: {problem}"),
@@ -135,6 +153,9 @@ impl fmt::Display for DenyReason {
             }
             Self::WrongPassword => f.write_str("wrong password"),
             Self::NoUsableKey => f.write_str("key login for a user without a usable key"),
+            Self::PolicyTooLong => f.write_str(
+                "the session policy for the user's folder would be longer than Transfer accepts",
+            ),
         }
     }
 }
@@ -207,30 +228,53 @@ impl Decision {
     }
 }
 
-/// The checks that need no lookup: the username's syntax and the protocol. A login that fails
-/// here must not cost a Secrets Manager call.
+/// The checks that need no lookup: the server, the username's syntax, the protocol, and that a
+/// login without a password is an SFTP one (FTP and FTPS have no key step after this answer: a
+/// grant would let the client in with no credential at all). A login that fails here must not
+/// cost a Secrets Manager call.
 pub fn screen(request: &LoginRequest, policy: &LoginPolicy) -> Result<(), DenyReason> {
+    if !policy.servers.is_empty() && !policy.servers.contains(&request.server_id) {
+        return Err(DenyReason::ServerNotAllowed);
+    }
     if !username::is_valid(&request.username) {
         return Err(DenyReason::InvalidUsername);
     }
-    match Protocol::parse(&request.protocol) {
-        Some(protocol) if policy.protocols.contains(&protocol) => Ok(()),
-        _ => Err(DenyReason::ProtocolNotAllowed),
+    let protocol = match Protocol::parse(&request.protocol) {
+        Some(protocol) if policy.protocols.contains(&protocol) => protocol,
+        _ => return Err(DenyReason::ProtocolNotAllowed),
+    };
+    if request.kind() == LoginKind::PublicKey && protocol != Protocol::Sftp {
+        return Err(DenyReason::NoPassword);
     }
+    Ok(())
 }
 
 /// Decides one login from the user's `SecretString` (`None`: no such secret). `today` (UTC)
 /// is what key ages are measured against.
+///
+/// Every password login that passes [`screen`] costs exactly one Argon2 verification, whatever
+/// happens: against the user's `PasswordHash`, or against a fixed dummy hash when the user is
+/// unknown, has no hash, or is denied before its password is checked. So the time an answer
+/// takes does not tell an unknown user from a known one.
 pub fn decide(
     request: &LoginRequest,
     secret: Option<&str>,
     policy: &LoginPolicy,
     today: NaiveDate,
 ) -> Decision {
-    match grant(request, secret, policy, today) {
+    if let Err(reason) = screen(request, policy) {
+        return Decision::Denied(reason);
+    }
+    let mut verified = false;
+    let decision = match grant(request, secret, policy, today, &mut verified) {
         Ok(grant) => Decision::Granted(grant),
         Err(reason) => Decision::Denied(reason),
+    };
+    if request.kind() == LoginKind::Password && !verified {
+        let given = request.password.as_ref().map_or("", Password::expose);
+        password_hash::verify_dummy(given);
     }
+    decision
 }
 
 fn grant(
@@ -238,8 +282,8 @@ fn grant(
     secret: Option<&str>,
     policy: &LoginPolicy,
     today: NaiveDate,
+    verified: &mut bool,
 ) -> Result<Grant, DenyReason> {
-    screen(request, policy)?;
     let secret = secret.ok_or(DenyReason::UnknownUser)?;
     let secret = UserSecret::parse(secret)
         .map_err(|e| DenyReason::MalformedSecret(SecretProblem::Unparsable(e)))?;
@@ -247,14 +291,18 @@ fn grant(
     let home = home(&secret, role, policy).map_err(DenyReason::MalformedSecret)?;
     let role_arn = role_arn(&secret, policy).map_err(DenyReason::MalformedSecret)?;
     let session_policy = if policy.session_policy {
-        Some(session_policy(&home.folder, &role_arn).map_err(DenyReason::MalformedSecret)?)
+        let extra = &policy.session_policy_extra_actions;
+        Some(session_policy(&home.folder, &role_arn, extra).map_err(|p| match p {
+            SecretProblem::PolicyTooLong => DenyReason::PolicyTooLong,
+            other => DenyReason::MalformedSecret(other),
+        })?)
     } else {
         None
     };
     check_source_ip(&secret, request.source_ip.as_deref(), &policy.rules)?;
     let (public_keys, keys_expired) = match request.kind() {
         LoginKind::Password => {
-            check_password(&secret, request.password.as_ref())?;
+            check_password(&secret, request.password.as_ref(), verified)?;
             (None, 0)
         }
         LoginKind::PublicKey => {
@@ -288,7 +336,8 @@ struct Home {
 }
 
 /// `HomeDirectoryType` is `LOGICAL`; every target is a safe folder; `/` is mapped once, to a
-/// folder no wider than the role allows, in an allowed bucket.
+/// folder no wider than the role allows, in an allowed bucket; every other mapping points into
+/// that folder (without a session policy, the role alone would bound where it could point).
 fn home(secret: &UserSecret, role: Role, policy: &LoginPolicy) -> Result<Home, SecretProblem> {
     match secret.field(SecretKey::HomeDirectoryType) {
         Field::Text("LOGICAL") => {}
@@ -312,6 +361,12 @@ fn home(secret: &UserSecret, role: Role, policy: &LoginPolicy) -> Result<Home, S
         return Err(SecretProblem::NoSingleRootEntry);
     };
     let folder = root.target.clone();
+    if mappings
+        .iter()
+        .any(|m| !folder::is_inside_or_equal(&m.target, &folder))
+    {
+        return Err(SecretProblem::TargetOutsideHome);
+    }
     let min_depth = match role {
         Role::User => 3,
         Role::GroupAdmin => 2,
@@ -392,12 +447,18 @@ pub fn parse_source_ip(text: &str) -> Option<IpAddr> {
 }
 
 /// `PasswordHash` when present (Argon2id), else `Password` compared in constant time.
-fn check_password(secret: &UserSecret, given: Option<&Password>) -> Result<(), DenyReason> {
+/// Sets `verified` when an Argon2 verification ran (the caller makes up for it when none did).
+fn check_password(
+    secret: &UserSecret,
+    given: Option<&Password>,
+    verified: &mut bool,
+) -> Result<(), DenyReason> {
     let given = given.map(Password::expose).unwrap_or_default();
     match secret.field(SecretKey::PasswordHash) {
         Field::Text(text) => {
             let hash = password_hash::parse(text)
                 .map_err(|p| DenyReason::MalformedSecret(SecretProblem::PasswordHash(p)))?;
+            *verified = true;
             return match password_hash::verify(given, &hash) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(DenyReason::WrongPassword),

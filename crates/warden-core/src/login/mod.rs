@@ -14,7 +14,7 @@ pub use decision::{
     screen, usable_keys,
 };
 pub use request::{LoginKind, LoginPolicy, LoginRequest, Password, Protocol};
-pub use session_policy::{MAX_POLICY_CHARS, session_policy};
+pub use session_policy::{EXTRA_OBJECT_ACTIONS, MAX_POLICY_CHARS, session_policy};
 
 #[cfg(test)]
 mod tests;

@@ -104,8 +104,13 @@ pub struct LoginPolicy {
     pub protocols: Vec<Protocol>,
     /// Whether grants carry a session `Policy` scoping S3 access to the user's folder.
     pub session_policy: bool,
+    /// Object actions the session policy adds to the defaults (from
+    /// [`super::EXTRA_OBJECT_ACTIONS`]).
+    pub session_policy_extra_actions: Vec<String>,
     /// When not empty, home folders must lie in one of these buckets.
     pub buckets: Vec<String>,
+    /// When not empty, only logins to these Transfer servers are answered.
+    pub servers: Vec<String>,
 }
 
 impl Default for LoginPolicy {
@@ -115,7 +120,9 @@ impl Default for LoginPolicy {
             key_max_age_months: Some(12),
             protocols: vec![Protocol::Sftp],
             session_policy: true,
+            session_policy_extra_actions: Vec::new(),
             buckets: Vec::new(),
+            servers: Vec::new(),
         }
     }
 }

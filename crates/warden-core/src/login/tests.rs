@@ -138,7 +138,7 @@ fn an_invalid_username_or_protocol_is_denied_before_any_lookup() {
     };
     let ftps = LoginRequest {
         protocol: "FTPS".into(),
-        ..key_login("bank1")
+        ..password_login("bank1", "pw")
     };
     assert_eq!(screen(&ftps, &ftps_allowed), Ok(()));
 }
@@ -339,7 +339,7 @@ fn an_empty_password_is_a_key_login_and_never_matches_an_empty_stored_password()
 
 #[test]
 fn an_argon2id_password_hash_is_checked() {
-    let secret = with(&[("PasswordHash", json!(argon2id("Correct-Horse-9", 64, 1)))]);
+    let secret = with(&[("PasswordHash", json!(argon2id("Correct-Horse-9", 7 * 1024, 5)))]);
     granted(decide_default(
         &password_login("bank1", "Correct-Horse-9"),
         &secret,
@@ -354,11 +354,12 @@ fn an_argon2id_password_hash_is_checked() {
 }
 
 #[test]
-fn a_hash_printed_by_the_reference_argon2_cli_verifies() {
-    // printf pw | argon2 saltsaltsalt -id -m 6 -t 1 -p 1 -e
+fn a_hash_made_by_the_reference_implementation_verifies() {
+    // argon2-cffi (the reference C implementation): hash_secret(b"pw", b"saltsaltsalt",
+    // time_cost=5, memory_cost=7168, parallelism=1, hash_len=32, type=Type.ID)
     let cli =
-        "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
-    assert_eq!(cli, argon2id("pw", 64, 1));
+        "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
+    assert_eq!(cli, argon2id("pw", 7 * 1024, 5));
     let secret = with(&[("PasswordHash", json!(cli))]);
     granted(decide_default(&password_login("bank1", "pw"), &secret));
 }
@@ -366,7 +367,7 @@ fn a_hash_printed_by_the_reference_argon2_cli_verifies() {
 #[test]
 fn a_password_hash_wins_over_a_plaintext_password() {
     let secret = with(&[
-        ("PasswordHash", json!(argon2id("new-password", 64, 1))),
+        ("PasswordHash", json!(argon2id("new-password", 7 * 1024, 5))),
         ("Password", json!("old-password")),
     ]);
     granted(decide_default(
@@ -385,7 +386,7 @@ fn a_password_hash_wins_over_a_plaintext_password() {
 #[test]
 fn unusable_password_hashes_deny_as_malformed_secrets() {
     let argon2i = {
-        let params = Params::new(64, 1, 1, None).unwrap();
+        let params = Params::new(7 * 1024, 5, 1, None).unwrap();
         let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
         Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
             .hash_password(b"pw", &salt)
@@ -400,7 +401,7 @@ fn unusable_password_hashes_deny_as_malformed_secrets() {
             PasswordHashProblem::NotPhc,
         ),
         (
-            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0",
+            "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0",
             PasswordHashProblem::NotPhc,
         ),
         (argon2i.as_str(), PasswordHashProblem::NotArgon2id),
@@ -409,7 +410,7 @@ fn unusable_password_hashes_deny_as_malformed_secrets() {
             PasswordHashProblem::TooCostly,
         ),
         (
-            "$argon2id$v=19$m=64,t=100,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "$argon2id$v=19$m=19456,t=100,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             PasswordHashProblem::TooCostly,
         ),
     ];
@@ -424,7 +425,7 @@ fn unusable_password_hashes_deny_as_malformed_secrets() {
             "{hash}"
         );
     }
-    assert!(parse_password_hash(&argon2id("pw", 64, 1)).is_ok());
+    assert!(parse_password_hash(&argon2id("pw", 7 * 1024, 5)).is_ok());
 }
 
 #[test]
@@ -749,7 +750,7 @@ fn a_super_admins_session_policy_covers_the_bucket() {
 
 #[test]
 fn the_session_policy_uses_the_roles_partition_and_can_be_switched_off() {
-    let policy = session_policy("/bucket/g/u", "arn:aws-cn:iam::123456789012:role/T").unwrap();
+    let policy = session_policy("/bucket/g/u", "arn:aws-cn:iam::123456789012:role/T", &[]).unwrap();
     assert!(policy.contains("arn:aws-cn:s3:::bucket/g/u/*"), "{policy}");
     let off = LoginPolicy {
         session_policy: false,
@@ -767,7 +768,7 @@ fn the_session_policy_uses_the_roles_partition_and_can_be_switched_off() {
 fn a_folder_whose_policy_would_be_too_long_is_refused() {
     let deep = format!("/bucket/groupA/{}", "a".repeat(2000));
     assert_eq!(
-        session_policy(&deep, ROLE_ARN),
+        session_policy(&deep, ROLE_ARN, &[]),
         Err(SecretProblem::PolicyTooLong)
     );
 }
@@ -803,7 +804,7 @@ fn a_denial_is_an_empty_object_and_a_grant_has_the_transfer_fields() {
 
 #[test]
 fn no_debug_or_display_output_carries_a_password_hash_or_key_comment() {
-    let hash = argon2id("s3cret-Pa55", 64, 1);
+    let hash = argon2id("s3cret-Pa55", 7 * 1024, 5);
     let secret = with(&[
         ("Password", json!("s3cret-Pa55")),
         ("PasswordHash", json!(hash.clone())),
@@ -822,4 +823,119 @@ fn no_debug_or_display_output_carries_a_password_hash_or_key_comment() {
     for needle in ["s3cret-Pa55", &hash[30..], "bank1@host"] {
         assert!(!text.contains(needle), "{needle} leaked: {text}");
     }
+}
+
+// ---- the security review (issue 13) ---------------------------------------------------------
+
+#[test]
+fn an_ftps_login_without_a_password_is_denied_before_any_lookup_while_sftp_may_use_a_key() {
+    let both = LoginPolicy {
+        protocols: vec![Protocol::Sftp, Protocol::Ftps],
+        ..LoginPolicy::default()
+    };
+    for password in [None, Some(Password::new(""))] {
+        let ftps = LoginRequest {
+            protocol: "FTPS".into(),
+            password,
+            ..key_login("bank1")
+        };
+        assert_eq!(screen(&ftps, &both), Err(DenyReason::NoPassword));
+        assert_eq!(denied(decide_with(&ftps, &clean_user(), &both)), "no-password");
+    }
+    granted(decide_with(&key_login("bank1"), &clean_user(), &both));
+}
+
+#[test]
+fn every_password_login_costs_one_argon2_check_whether_the_user_exists_or_not() {
+    use crate::password_hash::verifications;
+    let hashed = with(&[(
+        "PasswordHash",
+        json!(argon2id("s3cret-Pa55", 7 * 1024, 5)),
+    )]);
+    let plain = with(&[("Password", json!("s3cret-Pa55"))]);
+    let from_elsewhere = LoginRequest {
+        source_ip: Some("198.51.100.1".into()),
+        ..password_login("bank1", "guess")
+    };
+    let cases: [(&str, LoginRequest, Option<Map<String, Value>>); 5] = [
+        ("unknown-user", password_login("bank1", "guess"), None),
+        ("wrong-password", password_login("bank1", "guess"), Some(hashed.clone())),
+        ("wrong-password", password_login("bank1", "guess"), Some(plain)),
+        ("no-password-configured", password_login("bank1", "guess"), Some(clean_user())),
+        ("source-ip-not-allowed", from_elsewhere, Some(hashed)),
+    ];
+    for (reason, request, secret) in cases {
+        let before = verifications();
+        let text = secret.as_ref().map(secret_string);
+        let decision = decide(&request, text.as_deref(), &LoginPolicy::default(), today());
+        assert_eq!(denied(decision), reason);
+        assert_eq!(verifications() - before, 1, "{reason}: one check, no more, no less");
+    }
+    // A key login checks no password at all.
+    let before = verifications();
+    granted(decide_default(&key_login("bank1"), &clean_user()));
+    assert_eq!(verifications(), before);
+}
+
+#[test]
+fn a_login_to_another_transfer_server_is_denied_before_any_lookup() {
+    let pinned = LoginPolicy {
+        servers: vec!["s-0123456789abcdef0".into()],
+        ..LoginPolicy::default()
+    };
+    granted(decide_with(&key_login("bank1"), &clean_user(), &pinned));
+    let other = LoginRequest {
+        server_id: "s-fffffffffffffffff".into(),
+        ..key_login("bank1")
+    };
+    assert_eq!(screen(&other, &pinned), Err(DenyReason::ServerNotAllowed));
+    // Unset, any server is answered.
+    assert_eq!(screen(&other, &LoginPolicy::default()), Ok(()));
+}
+
+#[test]
+fn a_mapping_pointing_outside_the_home_folder_denies_the_login() {
+    let escaping = json!([
+        {"Entry": "/", "Target": "/bucket/groupA/bank1"},
+        {"Entry": "/shared", "Target": "/bucket/groupA/bank2"}
+    ]);
+    let secret = with(&[("HomeDirectoryDetails", escaping)]);
+    let decision = decide_default(&key_login("bank1"), &secret);
+    assert_eq!(
+        decision.deny_reason(),
+        Some(&DenyReason::MalformedSecret(SecretProblem::TargetOutsideHome))
+    );
+    let inside = json!([
+        {"Entry": "/", "Target": "/bucket/groupA/bank1"},
+        {"Entry": "/in", "Target": "/bucket/groupA/bank1/in"}
+    ]);
+    granted(decide_default(
+        &key_login("bank1"),
+        &with(&[("HomeDirectoryDetails", inside)]),
+    ));
+}
+
+#[test]
+fn the_session_policy_neither_changes_acls_nor_erases_versions_unless_configured() {
+    let policy = session_policy("/bucket/groupA/bank1", ROLE_ARN, &[]).unwrap();
+    assert!(!policy.contains("s3:PutObjectAcl"), "{policy}");
+    assert!(!policy.contains("s3:DeleteObjectVersion"), "{policy}");
+    assert!(policy.contains("\"s3:PutObject\""));
+    let extra = vec!["s3:DeleteObjectVersion".to_owned()];
+    let widened = session_policy("/bucket/groupA/bank1", ROLE_ARN, &extra).unwrap();
+    assert!(widened.contains("s3:DeleteObjectVersion"));
+    assert!(!widened.contains("s3:PutObjectAcl"));
+}
+
+#[test]
+fn a_folder_whose_session_policy_would_be_too_long_is_denied_with_its_own_reason() {
+    let deep = format!("/bucket/groupA/bank1/{}", "segment/".repeat(120));
+    let secret = with(&[(
+        "HomeDirectoryDetails",
+        json!([{"Entry": "/", "Target": deep}]),
+    )]);
+    assert_eq!(
+        denied(decide_default(&key_login("bank1"), &secret)),
+        "policy-too-long"
+    );
 }

@@ -12,6 +12,12 @@ fn event(file: &str) -> Value {
         "unrelated" => include_str!("../../../../test-events/cloudtrail-unrelated-secret.json"),
         "get" => include_str!("../../../../test-events/cloudtrail-get-secret-value.json"),
         "weekly" => include_str!("../../../../test-events/scheduled-weekly.json"),
+        "pending" => {
+            include_str!("../../../../test-events/cloudtrail-put-secret-value-pending.json")
+        }
+        "stage" => {
+            include_str!("../../../../test-events/cloudtrail-update-secret-version-stage.json")
+        }
         "rule" => include_str!("../../../../test-events/scheduled-rule-event.json"),
         other => panic!("no sample event {other}"),
     };
@@ -254,4 +260,32 @@ fn a_batch_without_an_sftp_change_starts_nothing_and_a_huge_one_checks_everyone(
     let batch = gather_changes(&many, "SFTP/");
     assert_eq!(batch.usernames.len(), MAX_NAMED_USERS + 1);
     assert_eq!(batch.validation_input().unwrap()["mode"], "all");
+}
+
+#[test]
+fn a_value_that_becomes_current_by_a_stage_move_is_checked() {
+    let r = request_from_event(&event("stage"), "SFTP/").unwrap();
+    assert_eq!(r.scope, user("nab-feeds"));
+    assert_eq!(
+        r.event.as_deref(),
+        Some("UpdateSecretVersionStage of SFTP/nab-feeds")
+    );
+}
+
+#[test]
+fn a_pending_value_or_a_move_of_another_label_is_not_checked_as_current() {
+    assert!(matches!(
+        request_from_event(&event("pending"), "SFTP/"),
+        Err(RequestError::NotTheCurrentValue(_))
+    ));
+    let mut moved = event("stage");
+    moved["detail"]["requestParameters"]["versionStage"] = json!("AWSPREVIOUS");
+    let err = request_from_event(&moved, "SFTP/").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "UpdateSecretVersionStage of SFTP/nab-feeds under AWSPREVIOUS is not the current value; nothing to check until it becomes current"
+    );
+    // A batch of changes ignores it too.
+    let batch = gather_changes(&[("m-1".to_owned(), event("pending"))], "SFTP/");
+    assert_eq!((batch.events, batch.ignored), (0, 1));
 }

@@ -51,7 +51,7 @@ codes! {
     PasswordPlaintext = "password-plaintext", MandatoryKeys,
         "Replace Password with PasswordHash, the password's Argon2id hash as a PHC string (e.g. from `argon2 SALT -id -e`), so the secret no longer holds a readable password.";
     PasswordHashInvalid = "password-hash-invalid", MandatoryKeys,
-        "Set PasswordHash to an Argon2id hash in PHC string format, as `argon2 SALT -id -e` prints it, using at most 64 MiB, 8 passes and 4 lanes; until then password logins are refused.";
+        "Set PasswordHash to an Argon2id hash in PHC string format, as `argon2 SALT -id -e` prints it, e.g. with -m 15 -t 2 (19 MiB, 2 passes): at least 7 MiB of memory and 35 MiB x passes, at most 64 MiB, 128 MiB x passes and 4 lanes, a salt of 8 bytes or more; until then password logins are refused.";
     GroupAdminEmpty = "group-admin-empty", GroupAdmin,
         "Set GroupAdmin to the username of the admin responsible for this user.";
     GroupAdminNotAdmin = "group-admin-not-admin", GroupAdmin,
@@ -80,6 +80,10 @@ codes! {
         "Set the Target to an absolute folder path such as /bucket/group/user, without '.', '..' or '//'.";
     HomeDirectoryOutsideGroup = "home-directory-outside-group", HomeDirectory,
         "Move the user's Target into its GroupAdmin's folder, e.g. /bucket/group/user, or correct GroupAdmin.";
+    HomeDirectoryTargetOutsideHome = "home-directory-target-outside-home", HomeDirectory,
+        "Point every other mapping into the user's home folder (the \"/\" Target), e.g. /bucket/group/user/in; the identity provider refuses the login otherwise.";
+    HomeDirectoryPolicyTooLong = "home-directory-policy-too-long", HomeDirectory,
+        "Shorten the home folder's path: the session policy scoped to it must fit Transfer's 2,048 characters, or every login is refused.";
     HomeDirectoryNotIsolated = "home-directory-not-isolated", HomeDirectory,
         "Give the user its own folder below its GroupAdmin's folder, e.g. /bucket/group/user: the group folder holds other users' files.";
     HomeDirectoryOutsideBucket = "home-directory-outside-bucket", HomeDirectory,

@@ -39,9 +39,42 @@ pub(super) fn home_directory(check: &Check, findings: &mut Findings) {
             format!("HomeDirectoryDetails maps \"Entry\": \"/\" {roots} times"),
         );
     }
+    let home = mappings
+        .iter()
+        .find(|m| m.entry == "/")
+        .filter(|m| folder::check(&m.target).is_ok())
+        .map(|m| folder::normalise(&m.target));
+    if let Some(home) = &home {
+        let role_arn = check.secret.text(SecretKey::Role).unwrap_or("arn:aws:iam::0:role/x");
+        if crate::login::session_policy(home, role_arn, &[]).is_err() {
+            findings.push(
+                Code::HomeDirectoryPolicyTooLong,
+                format!(
+                    "the session policy for the home folder {} would be longer than the 2,048 characters Transfer accepts",
+                    quoted(home)
+                ),
+            );
+        }
+    }
     for (index, mapping) in mappings.iter().enumerate() {
         match folder::check(&mapping.target) {
-            Ok(()) => isolation(check, mapping, findings),
+            Ok(()) => {
+                if let Some(home) = &home
+                    && !folder::is_inside_or_equal(&folder::normalise(&mapping.target), home)
+                {
+                    findings.push(
+                        Code::HomeDirectoryTargetOutsideHome,
+                        format!(
+                            "HomeDirectoryDetails mapping #{} (Entry {}): the Target {} lies outside the home folder {}",
+                            index + 1,
+                            quoted(&mapping.entry),
+                            quoted(&mapping.target),
+                            quoted(home)
+                        ),
+                    );
+                }
+                isolation(check, mapping, findings)
+            }
             Err(problem) => findings.push(
                 Code::HomeDirectoryTargetInvalid,
                 format!(

@@ -242,9 +242,10 @@ fn values_of_the_wrong_type_are_rule_one_findings_and_nothing_else() {
     }
 }
 
-/// `printf pw | argon2 saltsaltsalt -id -m 6 -t 1 -p 1 -e` (the reference implementation's CLI).
+/// `argon2.low_level.hash_secret(b"pw", b"saltsaltsalt", time_cost=5, memory_cost=7168,
+/// parallelism=1, hash_len=32, type=Type.ID)` (argon2-cffi: the reference C implementation).
 const ARGON2ID_PW: &str =
-    "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
+    "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
 
 #[test]
 fn a_readable_password_is_a_rule_one_finding_recommending_a_hash() {
@@ -277,7 +278,7 @@ fn an_argon2id_password_hash_alone_is_clean_and_an_empty_password_is_ignored() {
 fn a_password_hash_the_identity_provider_cannot_check_is_a_finding() {
     for hash in [
         "$2b$12$abcdefghijklmnopqrstuv",
-        "$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$Lf6MuFrCYaYTixnUTfmySGxjaeN0ow5zz43VGFiOxKA",
+        "$argon2i$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$ICwK2pkW7zDFvWckhqsdGcl1HH5PE8vHSyDKAn3mD/M",
         "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$Lf6MuFrCYaYTixnUTfmySGxjaeN0ow5zz43VGFiOxKA",
     ] {
         let report = validate(&clean_user_with("PasswordHash", json!(hash)));
@@ -665,8 +666,30 @@ fn an_extra_mapping_into_another_users_folder_is_a_finding() {
     ]);
     assert_codes(
         &validate(&clean_user_with("HomeDirectoryDetails", details)),
-        &["home-directory-outside-group"],
+        &[
+            "home-directory-target-outside-home",
+            "home-directory-outside-group",
+        ],
     );
+}
+
+#[test]
+fn an_extra_mapping_into_a_neighbours_folder_in_the_same_group_is_a_finding() {
+    let details = json!([
+        {"Entry": "/", "Target": "/bucket/groupA/bank1"},
+        {"Entry": "/peek", "Target": "/bucket/groupA/bank2"},
+        {"Entry": "/in", "Target": "/bucket/groupA/bank1/in"},
+    ]);
+    let report = validate(&clean_user_with("HomeDirectoryDetails", details));
+    let findings = assert_codes(&report, &["home-directory-target-outside-home"]);
+    assert!(findings[0].detail.starts_with("HomeDirectoryDetails mapping #2"));
+}
+
+#[test]
+fn a_home_folder_too_deep_for_a_session_policy_is_a_finding() {
+    let deep = format!("/bucket/groupA/bank1/{}", "segment/".repeat(120));
+    let report = validate(&with_target(&deep));
+    assert_codes(&report, &["home-directory-policy-too-long"]);
 }
 
 #[test]
