@@ -169,10 +169,16 @@ impl Deployment {
         input: &Value,
         timeout: Duration,
     ) -> Result<Execution> {
+        let started = Instant::now();
+        let arn = self.start(state_machine, input).await?;
+        self.wait(&arn, started, timeout).await
+    }
+
+    /// Starts an execution (named `local-run-N`) and returns its ARN without waiting.
+    pub async fn start(&self, state_machine: &str, input: &Value) -> Result<String> {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
-        let arn = self
+        Ok(self
             .clients
             .sfn
             .start_execution()
@@ -182,17 +188,21 @@ impl Deployment {
             .send()
             .await?
             .execution_arn()
-            .to_owned();
+            .to_owned())
+    }
+
+    /// Waits for a started execution to finish (up to `timeout` after `started`).
+    pub async fn wait(&self, arn: &str, started: Instant, timeout: Duration) -> Result<Execution> {
         loop {
             let d = self
                 .clients
                 .sfn
                 .describe_execution()
-                .execution_arn(&arn)
+                .execution_arn(arn)
                 .send()
                 .await?;
             if d.status() != &ExecutionStatus::Running {
-                let states = self.states_entered(&arn).await?;
+                let states = self.states_entered(arn).await?;
                 return Ok(Execution {
                     status: d.status().as_str().to_owned(),
                     output: d.output().map(serde_json::from_str).transpose()?,
@@ -201,7 +211,7 @@ impl Deployment {
                     cause_json: d.cause().and_then(|c| serde_json::from_str(c).ok()),
                     states,
                     elapsed: started.elapsed(),
-                    arn,
+                    arn: arn.to_owned(),
                 });
             }
             if started.elapsed() > timeout {
@@ -297,7 +307,13 @@ impl Deployment {
 
     /// A JSON file of the work bucket (`s3://sftp-warden-work/<key>`), e.g. a run's full summary.
     pub fn work_file(&self, key: &str) -> Result<Value> {
+        // moto refuses anonymous reads of objects the functions wrote (403); it does not check
+        // signatures, so naming the local stack's credentials is enough.
         ureq::get(&format!("{}/{WORK_BUCKET}/{key}", self.moto_url))
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20250101/ap-southeast-2/s3/aws4_request, SignedHeaders=host, Signature=0",
+            )
             .call()
             .with_context(|| format!("reading s3://{WORK_BUCKET}/{key}"))?
             .body_mut()

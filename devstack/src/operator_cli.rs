@@ -132,7 +132,6 @@ pub fn object_keys(stack: &LocalStack, bucket: &str, prefix: &str) -> Result<Vec
     crate::deployment::object_keys(&stack.moto_url(), bucket, prefix)
 }
 
-
 /// The operator CLI's part of `cargo xtask demo`: onboarding the sample users from the sheet,
 /// the audit, and the execution history. Prints as the rest of the demo does.
 pub mod demo {
