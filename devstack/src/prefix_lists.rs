@@ -198,6 +198,44 @@ pub async fn payloads(deployment: &Deployment, arn: &str) -> Result<Payloads> {
     })
 }
 
+/// When an execution entered each state, and when it ended (milliseconds since the epoch, from
+/// its history): what shows two runs never changed the lists at the same time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub entered: Vec<(String, i64)>,
+    pub ended: i64,
+}
+
+impl Timeline {
+    /// When the state of that name was first entered.
+    pub fn first_entered(&self, state: &str) -> Option<i64> {
+        self.entered
+            .iter()
+            .find(|(name, _)| name == state)
+            .map(|(_, at)| *at)
+    }
+}
+
+pub async fn timeline(deployment: &Deployment, arn: &str) -> Result<Timeline> {
+    let millis = |t: &aws_sdk_sfn::primitives::DateTime| {
+        t.secs() * 1_000 + i64::from(t.subsec_nanos() / 1_000_000)
+    };
+    let history = deployment.history(arn).await?;
+    Ok(Timeline {
+        entered: history
+            .iter()
+            .filter_map(|e| {
+                let name = e.state_entered_event_details()?.name().to_owned();
+                Some((name, millis(e.timestamp())))
+            })
+            .collect(),
+        ended: history
+            .last()
+            .map(|e| millis(e.timestamp()))
+            .unwrap_or_default(),
+    })
+}
+
 // ---- the benchmark ------------------------------------------------------------------------------
 
 /// One measured run.
