@@ -477,11 +477,10 @@ impl SyncSummary {
         // Lists that changed or failed first: those are what a person looks for.
         let mut order: Vec<&ListOutcome> = self.lists.iter().collect();
         order.sort_by_key(|l| {
-            let quiet = l.added.is_empty()
+            l.added.is_empty()
                 && l.removed.is_empty()
                 && l.not_added.is_empty()
-                && l.error.is_none();
-            quiet
+                && l.error.is_none()
         });
         let lists = order
             .into_iter()
