@@ -342,6 +342,7 @@ fn show_sync(execution: &Execution) -> Result<()> {
         summary["secretReads"]
     );
     for list in summary["lists"].as_array().into_iter().flatten() {
+        // The bounded summary names the first few CIDRs; the full one (work bucket) has all.
         let cidrs = |key: &str| {
             list[key]
                 .as_array()
@@ -354,17 +355,22 @@ fn show_sync(execution: &Execution) -> Result<()> {
                 .unwrap_or_default()
         };
         println!(
-            "    {} {}: {} of {} entries; added [{}]; removed [{}]",
+            "    {} {}: {} of {} entries; added {} [{}]; removed {} [{}]",
             list["family"].as_str().unwrap_or(""),
             list["name"].as_str().unwrap_or(""),
             list["entries"],
             list["maxEntries"],
-            cidrs("added"),
-            cidrs("removed")
+            list["added"],
+            cidrs("firstAdded"),
+            list["removed"],
+            cidrs("firstRemoved")
         );
     }
     for problem in summary["problems"].as_array().into_iter().flatten() {
         println!("    problem: {}", problem.as_str().unwrap_or(""));
+    }
+    if let Some(full) = summary["fullSummary"].as_str() {
+        println!("    every CIDR added and removed: {full}");
     }
     Ok(())
 }

@@ -205,10 +205,16 @@ impl Deployment {
         input: &Value,
         timeout: Duration,
     ) -> Result<Execution> {
+        let started = Instant::now();
+        let arn = self.start(state_machine, input).await?;
+        self.wait(&arn, started, timeout).await
+    }
+
+    /// Starts an execution (named `local-run-N`) and returns its ARN without waiting.
+    pub async fn start(&self, state_machine: &str, input: &Value) -> Result<String> {
         static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = Instant::now();
-        let arn = self
+        Ok(self
             .clients
             .sfn
             .start_execution()
@@ -218,8 +224,7 @@ impl Deployment {
             .send()
             .await?
             .execution_arn()
-            .to_owned();
-        self.finish(arn, started, timeout).await
+            .to_owned())
     }
 
     /// Waits for an execution someone else started (`start-runs`), by state machine and name.
@@ -234,21 +239,21 @@ impl Deployment {
             "{}:{name}",
             machine.replacen(":stateMachine:", ":execution:", 1)
         );
-        self.finish(arn, Instant::now(), timeout).await
+        self.wait(&arn, Instant::now(), timeout).await
     }
 
-    /// Polls an execution until it stops (up to `timeout` after `started`).
-    async fn finish(&self, arn: String, started: Instant, timeout: Duration) -> Result<Execution> {
+    /// Waits for a started execution to finish (up to `timeout` after `started`).
+    pub async fn wait(&self, arn: &str, started: Instant, timeout: Duration) -> Result<Execution> {
         loop {
             let d = self
                 .clients
                 .sfn
                 .describe_execution()
-                .execution_arn(&arn)
+                .execution_arn(arn)
                 .send()
                 .await?;
             if d.status() != &ExecutionStatus::Running {
-                let states = self.states_entered(&arn).await?;
+                let states = self.states_entered(arn).await?;
                 return Ok(Execution {
                     status: d.status().as_str().to_owned(),
                     output: d.output().map(serde_json::from_str).transpose()?,
@@ -257,7 +262,7 @@ impl Deployment {
                     cause_json: d.cause().and_then(|c| serde_json::from_str(c).ok()),
                     states,
                     elapsed: started.elapsed(),
-                    arn,
+                    arn: arn.to_owned(),
                 });
             }
             if started.elapsed() > timeout {

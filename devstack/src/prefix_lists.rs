@@ -136,8 +136,9 @@ pub async fn run_sync(deployment: &Deployment, input: &Value) -> Result<Executio
         .await
 }
 
-/// The run's summary: the execution output when it succeeded, the cause when it failed
-/// because the lists are not in sync.
+/// The run's bounded summary: the execution output when it succeeded, the cause when it failed
+/// because the lists are not in sync. Counts per list and the first few CIDRs; the full summary
+/// (every CIDR) is in the work bucket: [`Deployment::full_summary`].
 pub fn summary_of(execution: &Execution) -> Result<Value> {
     if let Some(output) = &execution.output {
         return Ok(output.clone());
@@ -153,6 +154,86 @@ pub fn summary_of(execution: &Execution) -> Result<Value> {
             execution.cause
         ),
     }
+}
+
+/// How much data an execution moved between its states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payloads {
+    /// The largest input, output, parameters or cause of any history event, in bytes.
+    pub largest: usize,
+    /// Events in the execution's history.
+    pub events: usize,
+}
+
+/// Measures an execution's history: what Step Functions' 256 KiB payload and 25,000-event
+/// quotas are counted against.
+pub async fn payloads(deployment: &Deployment, arn: &str) -> Result<Payloads> {
+    let history = deployment.history(arn).await?;
+    let mut largest = 0;
+    for e in &history {
+        let fields = [
+            e.execution_started_event_details().and_then(|d| d.input()),
+            e.execution_succeeded_event_details()
+                .and_then(|d| d.output()),
+            e.execution_failed_event_details().and_then(|d| d.cause()),
+            e.state_entered_event_details().and_then(|d| d.input()),
+            e.state_exited_event_details().and_then(|d| d.output()),
+            e.lambda_function_scheduled_event_details()
+                .and_then(|d| d.input()),
+            e.lambda_function_succeeded_event_details()
+                .and_then(|d| d.output()),
+            e.lambda_function_failed_event_details()
+                .and_then(|d| d.cause()),
+            e.task_scheduled_event_details().map(|d| d.parameters()),
+            e.task_succeeded_event_details().and_then(|d| d.output()),
+            e.task_failed_event_details().and_then(|d| d.cause()),
+        ];
+        for field in fields.into_iter().flatten() {
+            largest = largest.max(field.len());
+        }
+    }
+    Ok(Payloads {
+        largest,
+        events: history.len(),
+    })
+}
+
+/// When an execution entered each state, and when it ended (milliseconds since the epoch, from
+/// its history): what shows two runs never changed the lists at the same time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timeline {
+    pub entered: Vec<(String, i64)>,
+    pub ended: i64,
+}
+
+impl Timeline {
+    /// When the state of that name was first entered.
+    pub fn first_entered(&self, state: &str) -> Option<i64> {
+        self.entered
+            .iter()
+            .find(|(name, _)| name == state)
+            .map(|(_, at)| *at)
+    }
+}
+
+pub async fn timeline(deployment: &Deployment, arn: &str) -> Result<Timeline> {
+    let millis = |t: &aws_sdk_sfn::primitives::DateTime| {
+        t.secs() * 1_000 + i64::from(t.subsec_nanos() / 1_000_000)
+    };
+    let history = deployment.history(arn).await?;
+    Ok(Timeline {
+        entered: history
+            .iter()
+            .filter_map(|e| {
+                let name = e.state_entered_event_details()?.name().to_owned();
+                Some((name, millis(e.timestamp())))
+            })
+            .collect(),
+        ended: history
+            .last()
+            .map(|e| millis(e.timestamp()))
+            .unwrap_or_default(),
+    })
 }
 
 // ---- the benchmark ------------------------------------------------------------------------------
@@ -324,7 +405,8 @@ async fn measure(
         bail!("the benchmark run {label} did not succeed: {summary}");
     }
     let outcomes = summary["lists"].as_array().cloned().unwrap_or_default();
-    let count = |o: &Value, key: &str| o[key].as_array().map_or(0, Vec::len);
+    // The bounded summary counts per list (all of its lists: the benchmark has three).
+    let count = |o: &Value, key: &str| o[key].as_u64().unwrap_or_default() as usize;
     let additions: usize = outcomes.iter().map(|o| count(o, "added")).sum();
     let removals: usize = outcomes.iter().map(|o| count(o, "removed")).sum();
     let target_writes: usize = outcomes

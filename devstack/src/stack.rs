@@ -56,6 +56,8 @@ impl Default for StackOptions {
             ("EXCLUDED_USERS", "sample"),
             ("SECRET_PREFIX", "SFTP/"),
             ("WORK_BUCKET", WORK_BUCKET),
+            // A sync waiting for an older one checks every second, not every 30.
+            ("SYNC_WAIT_SECONDS", "1"),
         ];
         Self {
             function_env: env

@@ -55,6 +55,9 @@ pub enum ErrorName {
     StatesThrottled,
     /// Step Functions refused to start an execution.
     ExecutionNotStarted,
+    /// Step Functions could not list the running syncs (retried; the run does not go ahead
+    /// without knowing).
+    ExecutionsUnlisted,
     // The workflows' own.
     /// A change event about a secret that is not an SFTP user: the run has nothing to do.
     NotAnSftpUser,
@@ -67,8 +70,6 @@ pub enum ErrorName {
     EventWithoutId,
     /// An admin's secret could not be read (retried; the run notes it if it stays unreadable).
     AdminUnreadable,
-    /// The prefix-list plan would not fit a state machine payload.
-    PlanTooLarge,
 }
 
 impl ErrorName {
@@ -95,12 +96,12 @@ impl ErrorName {
         ErrorName::Ec2AccessDenied,
         ErrorName::StatesThrottled,
         ErrorName::ExecutionNotStarted,
+        ErrorName::ExecutionsUnlisted,
         ErrorName::NotAnSftpUser,
         ErrorName::NotTheCurrentValue,
         ErrorName::UnsupportedInput,
         ErrorName::EventWithoutId,
         ErrorName::AdminUnreadable,
-        ErrorName::PlanTooLarge,
     ];
 
     /// The name as the ASL spells it.
@@ -127,12 +128,12 @@ impl ErrorName {
             ErrorName::Ec2AccessDenied => "Ec2AccessDenied",
             ErrorName::StatesThrottled => "StatesThrottled",
             ErrorName::ExecutionNotStarted => "ExecutionNotStarted",
+            ErrorName::ExecutionsUnlisted => "ExecutionsUnlisted",
             ErrorName::NotAnSftpUser => "NotAnSftpUser",
             ErrorName::NotTheCurrentValue => "NotTheCurrentValue",
             ErrorName::UnsupportedInput => "UnsupportedInput",
             ErrorName::EventWithoutId => "EventWithoutId",
             ErrorName::AdminUnreadable => "AdminUnreadable",
-            ErrorName::PlanTooLarge => "PlanTooLarge",
         }
     }
 

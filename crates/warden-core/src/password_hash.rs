@@ -129,8 +129,7 @@ mod tests {
     /// `argon2.low_level.hash_secret(b"pw", b"saltsaltsalt", time_cost=5, memory_cost=7168,
     /// parallelism=1, hash_len=32, type=Type.ID)` (argon2-cffi, the reference C implementation):
     /// OWASP's weakest recommended setting, made by a second implementation.
-    const PW_7MIB_5_PASSES: &str =
-        "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
+    const PW_7MIB_5_PASSES: &str = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
 
     #[test]
     fn a_hash_made_by_the_reference_implementation_verifies_its_password_only() {
@@ -143,19 +142,40 @@ mod tests {
     fn hashes_outside_the_cost_a_login_affords_are_refused_either_way() {
         for (hash, problem) in [
             // 64 KiB: far below the minimum memory.
-            ("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE", PasswordHashProblem::TooWeak),
+            (
+                "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE",
+                PasswordHashProblem::TooWeak,
+            ),
             // 7 MiB but one pass: 7 MiB x passes is below 35.
-            ("$argon2id$v=19$m=7168,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooWeak),
+            (
+                "$argon2id$v=19$m=7168,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+                PasswordHashProblem::TooWeak,
+            ),
             // A 4-byte salt.
-            ("$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooWeak),
+            (
+                "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+                PasswordHashProblem::TooWeak,
+            ),
             // A 12-byte hash.
-            ("$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHY", PasswordHashProblem::TooWeak),
+            (
+                "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHY",
+                PasswordHashProblem::TooWeak,
+            ),
             // 64 MiB x 3 passes: more work than a login may spend.
-            ("$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+            (
+                "$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+                PasswordHashProblem::TooCostly,
+            ),
             // 1 GiB.
-            ("$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+            (
+                "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+                PasswordHashProblem::TooCostly,
+            ),
             // 8 lanes.
-            ("$argon2id$v=19$m=19456,t=2,p=8$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg", PasswordHashProblem::TooCostly),
+            (
+                "$argon2id$v=19$m=19456,t=2,p=8$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg",
+                PasswordHashProblem::TooCostly,
+            ),
         ] {
             assert_eq!(parse(hash).err(), Some(problem), "{hash}");
         }
@@ -173,7 +193,10 @@ mod tests {
         let dummy = DUMMY.as_ref().expect("the dummy is made");
         let hash = parse(dummy.as_str()).expect("within the bounds");
         let params = Params::try_from(&hash).unwrap();
-        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (19 * 1024, 2, 1));
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (19 * 1024, 2, 1)
+        );
         assert_eq!(verify("no password is this", &hash), Ok(true));
     }
 }

@@ -23,7 +23,12 @@ use crate::{Rules, UserSecret};
 pub mod report;
 pub mod work;
 
-pub use work::{AddFit, ListWork, Step, StepFailure, fit_additions};
+pub mod queue;
+
+pub use work::{
+    AddFit, FIRST_SHOWN, ListPlan, ListWork, NextStep, Step, StepFailure, StepOutcome, StepRequest,
+    files, fit_additions,
+};
 
 /// `ModifyManagedPrefixList` takes at most this many `AddEntries` (and as many `RemoveEntries`).
 pub const MAX_ENTRIES_PER_CALL: usize = 100;
@@ -201,6 +206,35 @@ impl Desired {
     pub fn count(&self, family: AddressFamily) -> usize {
         self.of_family(family).count()
     }
+
+    /// One family's CIDRs with their users, as the work bucket keeps them between the step that
+    /// reads the secrets and the family's plan.
+    pub fn entries(&self, family: AddressFamily) -> Vec<DesiredCidr> {
+        self.of_family(family)
+            .map(|(cidr, users)| DesiredCidr {
+                cidr: *cidr,
+                users: users.iter().cloned().collect(),
+            })
+            .collect()
+    }
+
+    /// The desired set back from [`Desired::entries`].
+    pub fn from_entries<'a>(entries: impl IntoIterator<Item = &'a DesiredCidr>) -> Desired {
+        let mut desired = Desired::default();
+        for entry in entries {
+            for user in &entry.users {
+                desired.add(user, [entry.cidr]);
+            }
+        }
+        desired
+    }
+}
+
+/// A desired CIDR and the users asking for it (a file of the work bucket holds a family's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredCidr {
+    pub cidr: IpNet,
+    pub users: Vec<String>,
 }
 
 /// The entry description for a CIDR: its users, comma-separated, at most 255 characters (when
@@ -269,21 +303,20 @@ pub enum Withheld {
     },
 }
 
-/// One family's plan: the changes per managed list, and what fits nowhere.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// One family's plan: the changes per managed list, and what fits nowhere. The functions keep
+/// it in the work bucket (steps one file each, the rest as a [`report::PlanRecord`]); the state
+/// gets counts ([`report::FamilyRun`]).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// Every managed list of the family, with its steps in order (empty when unchanged).
-    pub lists: Vec<ListWork>,
+    pub lists: Vec<ListPlan>,
     pub overflow: Vec<Overflow>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub removals_withheld: Option<Withheld>,
     /// Desired CIDRs of the family.
     pub desired: usize,
     /// Entries kept whose description no longer names exactly their users. EC2 has no in-place
     /// description update (only remove + add, which would drop the entry in between), so these
     /// are reported rather than rewritten.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stale_descriptions: Vec<IpNet>,
 }
 
@@ -417,7 +450,7 @@ pub fn plan_family(
                 add.chunks(MAX_ENTRIES_PER_CALL)
                     .map(|c| Step::Add(c.to_vec())),
             );
-            ListWork::new(&list.info, list.entries.len(), pending)
+            ListPlan::new(&list.info, list.entries.len(), pending)
         })
         .collect();
 

@@ -124,28 +124,41 @@ pub const FUNCTIONS: &[Function] = &[
         errors: &[],
     },
     Function {
-        name: "plan-prefix-lists",
+        name: "find-older-syncs",
+        caller: Caller::StateMachines,
+        errors: &[&[StatesThrottled, ExecutionsUnlisted, UnsupportedInput]],
+    },
+    Function {
+        name: "read-user-cidrs",
         caller: Caller::StateMachines,
         errors: &[
             SECRETS_ERRORS,
-            EC2_READ_ERRORS,
-            &[
-                NotAnSftpUser,
-                UnsupportedInput,
-                PrefixListBusy,
-                PlanTooLarge,
-            ],
+            WORK_ERRORS,
+            &[NotAnSftpUser, NotTheCurrentValue, UnsupportedInput],
         ],
+    },
+    Function {
+        name: "plan-prefix-lists",
+        caller: Caller::StateMachines,
+        errors: &[EC2_READ_ERRORS, WORK_ERRORS, &[PrefixListBusy]],
     },
     Function {
         name: "remove-prefix-list-entries",
         caller: Caller::StateMachines,
-        errors: &[EC2_ERRORS, &[PrefixListUnusable, UnsupportedInput]],
+        errors: &[
+            EC2_ERRORS,
+            WORK_ERRORS,
+            &[PrefixListUnusable, UnsupportedInput],
+        ],
     },
     Function {
         name: "add-prefix-list-entries",
         caller: Caller::StateMachines,
-        errors: &[EC2_ERRORS, &[PrefixListUnusable, UnsupportedInput]],
+        errors: &[
+            EC2_ERRORS,
+            WORK_ERRORS,
+            &[PrefixListUnusable, UnsupportedInput],
+        ],
     },
     Function {
         name: "check-prefix-lists",
@@ -155,7 +168,7 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "summarise-prefix-list-sync",
         caller: Caller::StateMachines,
-        errors: &[],
+        errors: &[WORK_ERRORS],
     },
 ];
 
@@ -200,7 +213,6 @@ pub const LEFT_TO_CATCH_ALL: &[(ErrorName, &str)] = &[
         Ec2AccessDenied,
         "an IAM mistake: an operator must fix the role",
     ),
-    (PlanTooLarge, "the plan will not shrink on a retry"),
     (
         WorkFileInvalid,
         "a file the step needs is missing or damaged: a retry reads the same",

@@ -60,7 +60,7 @@ impl Run {
 
 /// A name made safe as one key segment: Step Functions names are `A-Za-z0-9-_` already; anything
 /// else (a hand-made test name) becomes `_`, and `/` can never split the segment.
-fn key_segment(name: &str) -> String {
+pub(crate) fn key_segment(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {

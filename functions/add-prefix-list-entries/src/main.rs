@@ -1,18 +1,24 @@
-//! Add one batch (at most 100) of entries to one managed prefix list: the first pending step of
-//! the list's work, as one `ModifyManagedPrefixList` call, with a live capacity check.
+//! Add one batch (at most 100) of entries to one managed prefix list: the step the list's state
+//! points at, read from the work bucket, as one `ModifyManagedPrefixList` call with a live
+//! capacity check. What it did is written beside the step; the state gets the list back one
+//! step further, with counts.
 //!
 //! The check costs no read in the common case: the write carries the version the run last knew
 //! (`CurrentVersion`), so EC2 itself guarantees the run's entry count is the live one. When the
 //! version no longer matches, or EC2 answers that the list is full, the list is read again:
 //! entries already there are skipped (a retried step adds nothing twice), the rest fill the
-//! room there is, and what does not fit is returned in `notAdded` for the SuperAdmins.
+//! room there is, and what does not fit is recorded as not added, for the SuperAdmins.
 //! A list still applying a change is reported as `PrefixListBusy` for the state machine to retry.
 
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
-use warden_core::prefix_lists::{AddFit, ListWork, NewEntry, Readiness, Step, fit_additions};
+use warden_aws::work::{WorkError, WorkStore};
+use warden_core::prefix_lists::{
+    AddFit, ListWork, NewEntry, NextStep, Readiness, Step, StepOutcome, StepRequest, files,
+    fit_additions,
+};
 use warden_core::{ErrorName, Named};
 use warden_ec2::{Change, Ec2Error, PrefixLists};
 
@@ -20,6 +26,8 @@ use warden_ec2::{Change, Ec2Error, PrefixLists};
 enum AddError {
     #[error(transparent)]
     Ec2(#[from] Ec2Error),
+    #[error(transparent)]
+    Work(#[from] WorkError),
     #[error("prefix list {0} is still applying a change")]
     Busy(String),
     #[error("prefix list {id} cannot be changed in state {state}")]
@@ -32,6 +40,7 @@ impl Named for AddError {
     fn name(&self) -> ErrorName {
         match self {
             AddError::Ec2(e) => e.name(),
+            AddError::Work(e) => e.name(),
             AddError::Busy(_) => ErrorName::PrefixListBusy,
             AddError::Unusable { .. } => ErrorName::PrefixListUnusable,
             AddError::NotAnAddition(_) => ErrorName::UnsupportedInput,
@@ -45,35 +54,65 @@ impl From<AddError> for Diagnostic {
     }
 }
 
-async fn handler(ec2: &PrefixLists, event: LambdaEvent<ListWork>) -> Result<ListWork, AddError> {
-    let mut work = event.payload;
-    let Some(Step::Add(batch)) = work.pending.first().cloned() else {
-        return Err(AddError::NotAnAddition(work.id));
+async fn handler(
+    ec2: &PrefixLists,
+    work: &WorkStore,
+    event: LambdaEvent<StepRequest>,
+) -> Result<ListWork, AddError> {
+    let StepRequest {
+        run,
+        family,
+        mut list,
+    } = event.payload;
+    if list.next != NextStep::Add {
+        return Err(AddError::NotAnAddition(list.id));
+    }
+    let step = list.done;
+    let Step::Add(batch) = work
+        .get_json(&files::step(&run, family, &list.id, step))
+        .await?
+    else {
+        return Err(AddError::NotAnAddition(list.id));
     };
     let before = ec2.calls();
-    let outcome = add(ec2, &mut work, &batch).await;
+    let outcome = add(ec2, &mut list, &batch).await;
     let after = ec2.calls();
-    work.reads += after.reads - before.reads;
-    work.writes += after.writes - before.writes;
-    outcome?;
-    Ok(work)
+    list.reads += after.reads - before.reads;
+    list.writes += after.writes - before.writes;
+    let (fit, version) = outcome?;
+    log_added(&list, &fit, version);
+    let done = StepOutcome {
+        family,
+        list: list.id.clone(),
+        step,
+        removed: Vec::new(),
+        added: fit.add.iter().map(|e| e.cidr).collect(),
+        not_added: fit.not_fitting.clone(),
+        version,
+    };
+    work.put_json(&files::outcome(&run, family, &list.id, step), &done)
+        .await?;
+    list.added_batch(&fit.add, fit.not_fitting.len(), version);
+    Ok(list)
 }
 
-async fn add(ec2: &PrefixLists, work: &mut ListWork, batch: &[NewEntry]) -> Result<(), AddError> {
-    // The plan placed these entries where they were absent, at `work.version`.
-    let fit = fit_additions(batch, &BTreeSet::new(), work.free());
+/// Writes the batch; returns how it met the list and the version the write took it to (none
+/// when nothing was written).
+async fn add(
+    ec2: &PrefixLists,
+    list: &mut ListWork,
+    batch: &[NewEntry],
+) -> Result<(AddFit, Option<i64>), AddError> {
+    // The plan placed these entries where they were absent, at `list.version`.
+    let fit = fit_additions(batch, &BTreeSet::new(), list.free());
     if fit.add.is_empty() {
-        record(work, fit, None);
-        return Ok(());
+        return Ok((fit, None));
     }
     match ec2
-        .modify(&work.id, &work.name, work.version, Change::Add(&fit.add))
+        .modify(&list.id, &list.name, list.version, Change::Add(&fit.add))
         .await
     {
-        Ok(version) => {
-            record(work, fit, Some(version));
-            return Ok(());
-        }
+        Ok(version) => return Ok((fit, Some(version))),
         Err(
             Ec2Error::VersionMismatch { .. }
             | Ec2Error::Full { .. }
@@ -82,32 +121,28 @@ async fn add(ec2: &PrefixLists, work: &mut ListWork, batch: &[NewEntry]) -> Resu
         Err(e) => return Err(e.into()),
     }
     // The list is not what the run knew: read it, and fit the batch to what is there now.
-    let live = ec2.read(&work.id).await?;
+    let live = ec2.read(&list.id).await?;
     match live.info.readiness() {
         Readiness::Ready => {}
-        Readiness::Busy => return Err(AddError::Busy(work.id.clone())),
+        Readiness::Busy => return Err(AddError::Busy(list.id.clone())),
         Readiness::Unusable => {
             return Err(AddError::Unusable {
-                id: work.id.clone(),
+                id: list.id.clone(),
                 state: live.info.state,
             });
         }
     }
-    work.reread(&live.info, live.entries.len());
+    list.reread(&live.info, live.entries.len());
     let present: BTreeSet<IpNet> = live.entries.iter().map(|e| e.cidr.trunc()).collect();
-    let fit = fit_additions(batch, &present, work.free());
+    let fit = fit_additions(batch, &present, list.free());
     if fit.add.is_empty() {
-        record(work, fit, None);
-        return Ok(());
+        return Ok((fit, None));
     }
     match ec2
-        .modify(&work.id, &work.name, work.version, Change::Add(&fit.add))
+        .modify(&list.id, &list.name, list.version, Change::Add(&fit.add))
         .await
     {
-        Ok(version) => {
-            record(work, fit, Some(version));
-            Ok(())
-        }
+        Ok(version) => Ok((fit, Some(version))),
         // Full at the version just read: nothing of the batch went in.
         Err(Ec2Error::Full { .. }) => {
             let AddFit {
@@ -121,17 +156,17 @@ async fn add(ec2: &PrefixLists, work: &mut ListWork, batch: &[NewEntry]) -> Resu
                 present,
                 not_fitting,
             };
-            record(work, nothing_fits, None);
-            Ok(())
+            Ok((nothing_fits, None))
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn record(work: &mut ListWork, fit: AddFit, version: Option<i64>) {
+fn log_added(list: &ListWork, fit: &AddFit, version: Option<i64>) {
     tracing::info!(
-        list = %work.id,
-        name = %work.name,
+        list = %list.id,
+        name = %list.name,
+        step = list.done,
         added = fit.add.len(),
         cidrs = ?fit.add.iter().map(|e| e.cidr.to_string()).collect::<Vec<_>>(),
         already_present = fit.present.len(),
@@ -139,16 +174,18 @@ fn record(work: &mut ListWork, fit: AddFit, version: Option<i64>) {
         "Step 3.7 : Added CIDRs to the prefix list"
     );
     for entry in &fit.not_fitting {
-        tracing::warn!(list = %work.id, cidr = %entry.cidr, users = %entry.description, "Step 3.8 : No room for this CIDR in the prefix list");
+        tracing::warn!(list = %list.id, cidr = %entry.cidr, users = %entry.description, "Step 3.8 : No room for this CIDR in the prefix list");
     }
-    work.added_batch(fit.add, fit.not_fitting, version);
 }
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     warden_lambda::init_logging();
-    let ec2 = PrefixLists::from_config(&warden_lambda::aws_config().await);
-    run(service_fn(|event| handler(&ec2, event))).await
+    let env = warden_lambda::env();
+    let aws = warden_lambda::aws_config().await;
+    let ec2 = PrefixLists::from_config(&aws);
+    let work = WorkStore::from_config(&aws, env.work_bucket()?);
+    run(service_fn(|event| handler(&ec2, &work, event))).await
 }
 
 #[cfg(test)]

@@ -39,7 +39,6 @@ async fn handler(
 ) -> Result<FamilyRun, CheckError> {
     let mut run = event.payload;
     let written: Vec<String> = run
-        .plan
         .lists
         .iter()
         .filter(|l| l.was_written())
@@ -61,7 +60,7 @@ async fn handler(
     if !busy.is_empty() {
         return Err(CheckError::Busy(busy.join(", ")));
     }
-    for list in run.plan.lists.iter_mut().filter(|l| l.was_written()) {
+    for list in run.lists.iter_mut().filter(|l| l.was_written()) {
         let Some(info) = described.iter().find(|i| i.id == list.id) else {
             list.failure.get_or_insert(StepFailure {
                 error: "PrefixListNotFound".into(),
@@ -127,7 +126,8 @@ mod tests {
     fn family_run() -> LambdaEvent<FamilyRun> {
         let list = |id: &str, writes: usize| {
             json!({"id": id, "name": format!("{id}-AUTOMATED_PREFIX"), "maxEntries": 10,
-                   "version": 6, "entries": 1, "writes": writes})
+                   "version": 6, "entries": 1, "addSteps": 1, "done": 1, "next": "done",
+                   "added": 1, "writes": writes})
         };
         let run = json!({"family": "IPv4", "lists": [list("pl-a", 2), list("pl-b", 0)]});
         LambdaEvent::new(serde_json::from_value(run).unwrap(), Context::default())
@@ -142,12 +142,9 @@ mod tests {
 
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(run.reads, 1);
-        assert_eq!(
-            run.plan.lists[0].final_state.as_deref(),
-            Some("modify-complete")
-        );
-        assert_eq!(run.plan.lists[1].final_state, None);
-        assert!(run.plan.lists.iter().all(|l| l.failure.is_none()));
+        assert_eq!(run.lists[0].final_state.as_deref(), Some("modify-complete"));
+        assert_eq!(run.lists[1].final_state, None);
+        assert!(run.lists.iter().all(|l| l.failure.is_none()));
     }
 
     #[tokio::test]
@@ -170,7 +167,7 @@ mod tests {
 
         let run = handler(&ec2, family_run()).await.unwrap();
 
-        let failure = run.plan.lists[0].failure.as_ref().unwrap();
+        let failure = run.lists[0].failure.as_ref().unwrap();
         assert_eq!(failure.error, "PrefixListModifyFailed");
         assert!(failure.cause.contains("do not support"));
     }

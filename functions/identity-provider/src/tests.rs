@@ -747,7 +747,8 @@ fn no_answer_carries_a_password_or_a_key_comment() {
 
 const DIRECT_PASSWORD: &str =
     include_str!("../../../test-events/identity-provider/direct-password-login.json");
-const DIRECT_KEY: &str = include_str!("../../../test-events/identity-provider/direct-key-login.json");
+const DIRECT_KEY: &str =
+    include_str!("../../../test-events/identity-provider/direct-key-login.json");
 const API_PASSWORD: &str =
     include_str!("../../../test-events/identity-provider/api-gateway-password-login.json");
 const API_KEY: &str =
@@ -757,9 +758,19 @@ const API_KEY: &str =
 async fn the_sample_events_of_both_forms_are_granted_as_transfer_expects() {
     let (secrets, _) = secrets();
     for (file, sample, shape, keys) in [
-        ("direct-password-login", DIRECT_PASSWORD, Shape::Direct, false),
+        (
+            "direct-password-login",
+            DIRECT_PASSWORD,
+            Shape::Direct,
+            false,
+        ),
         ("direct-key-login", DIRECT_KEY, Shape::Direct, true),
-        ("api-gateway-password-login", API_PASSWORD, Shape::ApiGateway, false),
+        (
+            "api-gateway-password-login",
+            API_PASSWORD,
+            Shape::ApiGateway,
+            false,
+        ),
         ("api-gateway-key-login", API_KEY, Shape::ApiGateway, true),
     ] {
         let event: Value = serde_json::from_str(sample).unwrap();
@@ -824,7 +835,12 @@ mod properties {
         )
             .prop_map(|(user, password, protocol, ip, extra)| {
                 let mut event = json!({"serverId": "s-1234567890abcdef0"});
-                for (key, value) in [("username", user), ("password", password), ("protocol", protocol), ("sourceIp", ip)] {
+                for (key, value) in [
+                    ("username", user),
+                    ("password", password),
+                    ("protocol", protocol),
+                    ("sourceIp", ip),
+                ] {
                     if let Some(v) = value {
                         event[key] = json!(v);
                     }
@@ -870,7 +886,11 @@ mod properties {
                 }
                 secret.to_string()
             });
-        prop::option::of(prop_oneof![mutated, any::<String>(), json_value().prop_map(|v| v.to_string())])
+        prop::option::of(prop_oneof![
+            mutated,
+            any::<String>(),
+            json_value().prop_map(|v| v.to_string())
+        ])
     }
 
     /// What the decision may never do: grant without the user's own credential, or with a

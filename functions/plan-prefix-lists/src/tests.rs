@@ -2,17 +2,14 @@ use super::*;
 use aws_sdk_ec2::operation::describe_managed_prefix_lists::DescribeManagedPrefixListsOutput;
 use aws_sdk_ec2::operation::get_managed_prefix_list_entries::GetManagedPrefixListEntriesOutput;
 use aws_sdk_ec2::types::{ManagedPrefixList, PrefixListEntry, PrefixListState};
-use aws_sdk_secretsmanager::operation::batch_get_secret_value::{
-    BatchGetSecretValueError, BatchGetSecretValueOutput,
-};
-use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
-use aws_sdk_secretsmanager::types::{ApiErrorType, SecretListEntry, SecretValueEntry};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use aws_smithy_types::error::ErrorMetadata;
 use aws_smithy_types::retry::RetryConfig;
 use lambda_runtime::Context;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
+use warden_aws::work::fake::FakeBucket;
+use warden_core::Rules;
+use warden_core::prefix_lists::ListWork;
 
 const USERS: [(&str, &str); 3] = [
     (
@@ -23,44 +20,35 @@ const USERS: [(&str, &str); 3] = [
     ("broken", "this is not JSON"),
 ];
 
-fn secrets_listing() -> Rule {
-    mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
-        let mut out = ListSecretsOutput::builder();
-        for (user, _) in USERS {
-            out = out.secret_list(
-                SecretListEntry::builder()
-                    .name(format!("SFTP/{user}"))
-                    .build(),
-            );
-        }
-        out.build()
-    })
+fn run() -> Run {
+    Run {
+        state_machine: "prefix-list-sync".into(),
+        execution: "weekly".into(),
+    }
 }
 
-/// Every secret readable except those named in `locked`.
-fn secret_values(locked: &'static [&'static str]) -> Rule {
-    mock!(aws_sdk_secretsmanager::Client::batch_get_secret_value).then_output(move || {
-        let mut out = BatchGetSecretValueOutput::builder();
-        for (user, secret) in USERS {
-            let name = format!("SFTP/{user}");
-            if locked.contains(&user) {
-                out = out.errors(
-                    ApiErrorType::builder()
-                        .secret_id(name)
-                        .error_code("DecryptionFailure")
-                        .build(),
-                );
-            } else {
-                out = out.secret_values(
-                    SecretValueEntry::builder()
-                        .name(name)
-                        .secret_string(secret)
-                        .build(),
-                );
-            }
+/// The work bucket as "read every user's CIDRs" leaves it: every user of [`USERS`] but those
+/// named in `unreadable`, and `users` as given.
+fn read_users(unreadable: &[&str], users: UsersRead) -> FakeBucket {
+    let bucket = FakeBucket::new();
+    let mut desired = Desired::default();
+    for (user, secret) in USERS {
+        if !unreadable.contains(&user) {
+            desired.add_secret(user, secret, &Rules::default());
         }
-        out.build()
-    })
+    }
+    for family in AddressFamily::ALL {
+        bucket.put(&files::desired(&run(), family), &desired.entries(family));
+    }
+    let users = UsersRead {
+        unreadable: unreadable
+            .iter()
+            .map(|u| format!("{u} (DecryptionFailure)"))
+            .collect(),
+        ..users
+    };
+    bucket.put(&run().key(files::USERS), &users);
+    bucket
 }
 
 fn list(
@@ -138,68 +126,56 @@ fn v4_entries() -> Rule {
         })
 }
 
-fn config() -> Config {
-    Config {
-        settings: PlanSettings {
-            marker: "AUTOMATED_PREFIX".into(),
-            max_removal_share: 0.5,
-        },
-        rules: Rules::default(),
+fn settings() -> PlanSettings {
+    PlanSettings {
+        marker: "AUTOMATED_PREFIX".into(),
+        max_removal_share: 0.5,
     }
 }
 
-fn clients(secret_rules: &[&Rule], ec2_rules: &[&Rule]) -> (PrefixLists, UserSecrets) {
+fn ec2(rules: &[&Rule]) -> PrefixLists {
     let retry = RetryConfig::standard()
         .with_max_attempts(2)
         .with_initial_backoff(Duration::from_millis(1));
-    let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, ec2_rules, |c| c
-        .retry_config(retry.clone()));
-    let sm = mock_client!(
-        aws_sdk_secretsmanager,
-        RuleMode::MatchAny,
-        secret_rules,
-        |c| c.retry_config(retry.clone())
-    );
-    (PrefixLists::new(ec2), UserSecrets::new(sm, "SFTP/"))
+    PrefixLists::new(mock_client!(aws_sdk_ec2, RuleMode::MatchAny, rules, |c| c
+        .retry_config(retry.clone())))
 }
 
-fn request(family: &str, input: Value) -> LambdaEvent<PlanRequest> {
-    let payload = serde_json::from_value(json!({"family": family, "input": input})).unwrap();
+fn request(family: &str) -> LambdaEvent<PlanRequest> {
+    let payload = serde_json::from_value(json!({"family": family, "run": run()})).unwrap();
     LambdaEvent::new(payload, Context::default())
 }
 
-fn steps(run: &FamilyRun) -> Vec<Value> {
-    serde_json::to_value(&run.plan.lists[0].pending)
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap()
+/// The steps the plan wrote for a list, in order, as JSON.
+fn steps(bucket: &FakeBucket, family: AddressFamily, list: &ListWork) -> Vec<Value> {
+    (0..list.steps())
+        .map(|n| {
+            bucket
+                .get(&files::step(&run(), family, &list.id, n))
+                .unwrap_or_else(|| panic!("step {n} of {} was not written", list.id))
+        })
+        .collect()
 }
 
 #[tokio::test]
-async fn a_weekly_run_plans_the_managed_lists_from_every_users_secret() {
-    let (listing, values, described, entries) = (
-        secrets_listing(),
-        secret_values(&[]),
-        lists(PrefixListState::ModifyComplete),
-        v4_entries(),
-    );
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described, &entries]);
+async fn a_weekly_run_plans_the_managed_lists_from_every_users_cidrs() {
+    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
+    let bucket = read_users(&[], UsersRead::default());
 
-    let run = handler(
-        &ec2,
-        &secrets,
-        &config(),
-        request("IPv4", json!({"mode": "all", "schedule": "weekly"})),
+    let run_state = handler(
+        &ec2(&[&described, &entries]),
+        &bucket.store(),
+        &settings(),
+        request("IPv4"),
     )
     .await
     .unwrap();
 
-    assert_eq!(run.trigger, Some(trigger::Trigger::Schedule));
-    let ids: Vec<&str> = run.plan.lists.iter().map(|l| l.id.as_str()).collect();
+    let ids: Vec<&str> = run_state.lists.iter().map(|l| l.id.as_str()).collect();
     assert_eq!(ids, ["pl-v4"], "only the managed IPv4 list");
+    let list = &run_state.lists[0];
     assert_eq!(
-        steps(&run),
+        steps(&bucket, AddressFamily::V4, list),
         [
             json!({"remove": ["198.51.100.1/32"]}),
             json!({"add": [
@@ -208,138 +184,89 @@ async fn a_weekly_run_plans_the_managed_lists_from_every_users_secret() {
             ]}),
         ]
     );
-    assert_eq!(
-        run.plan.lists[0].version, 4,
-        "the next write's CurrentVersion"
-    );
-    assert_eq!(run.users_read, 3);
-    assert!(
-        run.unreadable.is_empty(),
-        "a malformed secret is read, it just allows nothing"
-    );
-    assert_eq!(run.super_admins, ["root@ops.example.com"]);
+    assert_eq!(list.version, 4, "the next write's CurrentVersion");
+    assert_eq!((list.remove_steps, list.add_steps, list.done), (1, 1, 0));
+    assert_eq!(list.next, warden_core::prefix_lists::NextStep::Remove);
+    assert_eq!(run_state.desired, 3);
     // One DescribeManagedPrefixLists and one GetManagedPrefixListEntries (the managed list's).
-    assert_eq!(run.reads, 2);
+    assert_eq!(run_state.reads, 2);
     assert_eq!((described.num_calls(), entries.num_calls()), (1, 1));
-    assert_eq!(run.secret_reads, 1);
+    let record: PlanRecord = bucket.get(&files::plan(&run(), AddressFamily::V4)).unwrap();
+    assert_eq!(record.desired, 3);
+    assert!(record.overflow.is_empty());
 }
 
 #[tokio::test]
 async fn an_unreadable_secret_means_nothing_is_removed() {
-    let (listing, values, described, entries) = (
-        secrets_listing(),
-        secret_values(&["bank1"]),
-        lists(PrefixListState::ModifyComplete),
-        v4_entries(),
-    );
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described, &entries]);
+    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
+    let bucket = read_users(&["bank1"], UsersRead::default());
 
-    let run = handler(
-        &ec2,
-        &secrets,
-        &config(),
-        request("IPv4", json!({"mode": "all"})),
+    let run_state = handler(
+        &ec2(&[&described, &entries]),
+        &bucket.store(),
+        &settings(),
+        request("IPv4"),
     )
     .await
     .unwrap();
 
-    assert_eq!(run.unreadable, ["bank1 (DecryptionFailure)"]);
     assert_eq!(
-        steps(&run),
+        steps(&bucket, AddressFamily::V4, &run_state.lists[0]),
         [json!({"add": [{"cidr": "192.0.2.10/32", "description": "SFTPSuperAdmin"}]})],
         "what is known is added; nothing is removed"
     );
     assert!(matches!(
-        run.plan.removals_withheld,
+        run_state.removals_withheld,
         Some(Withheld::PartialRead { .. })
     ));
 }
 
 #[tokio::test]
-async fn a_batch_read_that_keeps_failing_is_partial_information_not_a_lost_entry() {
-    let failing = mock!(aws_sdk_secretsmanager::Client::batch_get_secret_value).then_error(|| {
-        BatchGetSecretValueError::generic(
-            ErrorMetadata::builder()
-                .code("InternalServiceError")
-                .message("try later")
-                .build(),
-        )
-    });
-    let (listing, described, entries) = (
-        secrets_listing(),
-        lists(PrefixListState::ModifyComplete),
-        v4_entries(),
-    );
-    let (ec2, secrets) = clients(&[&listing, &failing], &[&described, &entries]);
+async fn no_secret_read_at_all_is_partial_information_not_a_lost_entry() {
+    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
+    let bucket = read_users(&["SFTPSuperAdmin", "bank1", "broken"], UsersRead::default());
 
-    let run = handler(
-        &ec2,
-        &secrets,
-        &config(),
-        request("IPv4", json!({"mode": "all"})),
+    let run_state = handler(
+        &ec2(&[&described, &entries]),
+        &bucket.store(),
+        &settings(),
+        request("IPv4"),
     )
     .await
     .unwrap();
 
-    assert_eq!(run.unreadable.len(), 3);
+    assert_eq!(
+        run_state.lists[0].steps(),
+        0,
+        "nothing removed, nothing known to add"
+    );
     assert!(
-        run.plan.lists[0].pending.is_empty(),
+        !bucket.keys().iter().any(|k| k.contains("/steps/")),
         "{:?}",
-        run.plan.lists[0].pending
+        bucket.keys()
     );
-    assert!(run.super_admins.is_empty());
 }
 
 #[tokio::test]
-async fn a_change_to_a_secret_that_is_not_a_user_is_ignored_without_a_call() {
-    let (listing, values, described) = (
-        secrets_listing(),
-        secret_values(&[]),
-        lists(PrefixListState::ModifyComplete),
-    );
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described]);
-    let event: Value = serde_json::from_str(include_str!(
-        "../../../test-events/cloudtrail-unrelated-secret.json"
-    ))
-    .unwrap();
-
-    let err = handler(&ec2, &secrets, &config(), request("IPv4", event))
-        .await
-        .unwrap_err();
-
-    assert_eq!(Diagnostic::from(err).error_type, "NotAnSftpUser");
-    assert_eq!(listing.num_calls() + described.num_calls(), 0);
-}
-
-#[tokio::test]
-async fn a_secret_change_event_plans_for_every_user() {
-    let (listing, values, described, entries) = (
-        secrets_listing(),
-        secret_values(&[]),
-        lists(PrefixListState::ModifyComplete),
-        v4_entries(),
-    );
+async fn the_ipv6_plan_reads_only_the_ipv6_lists() {
+    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
     let empty_v6 = mock!(aws_sdk_ec2::Client::get_managed_prefix_list_entries)
         .match_requests(|r| r.prefix_list_id() == Some("pl-v6"))
         .then_output(|| GetManagedPrefixListEntriesOutput::builder().build());
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described, &entries, &empty_v6]);
-    let event: Value = serde_json::from_str(include_str!(
-        "../../../test-events/cloudtrail-put-secret-value.json"
-    ))
+    let bucket = read_users(&[], UsersRead::default());
+
+    let run_state = handler(
+        &ec2(&[&described, &entries, &empty_v6]),
+        &bucket.store(),
+        &settings(),
+        request("IPv6"),
+    )
+    .await
     .unwrap();
 
-    let run = handler(&ec2, &secrets, &config(), request("IPv6", event))
-        .await
-        .unwrap();
-
-    assert_eq!(run.trigger, Some(trigger::Trigger::SecretChange));
+    assert_eq!(run_state.lists[0].id, "pl-v6");
     assert_eq!(
-        run.event.as_deref(),
-        Some("PutSecretValue of SFTP/nab-feeds")
-    );
-    assert_eq!(run.plan.lists[0].id, "pl-v6");
-    assert_eq!(
-        steps(&run),
+        steps(&bucket, AddressFamily::V6, &run_state.lists[0]),
         [json!({"add": [{"cidr": "2001:db8:10::/48", "description": "SFTPSuperAdmin"}]})]
     );
     assert_eq!(
@@ -351,18 +278,14 @@ async fn a_secret_change_event_plans_for_every_user() {
 
 #[tokio::test]
 async fn a_managed_list_still_changing_makes_the_plan_wait() {
-    let (listing, values, described) = (
-        secrets_listing(),
-        secret_values(&[]),
-        lists(PrefixListState::ModifyInProgress),
-    );
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described]);
+    let described = lists(PrefixListState::ModifyInProgress);
+    let bucket = read_users(&[], UsersRead::default());
 
     let err = handler(
-        &ec2,
-        &secrets,
-        &config(),
-        request("IPv4", json!({"mode": "all"})),
+        &ec2(&[&described]),
+        &bucket.store(),
+        &settings(),
+        request("IPv4"),
     )
     .await
     .unwrap_err();
@@ -372,106 +295,120 @@ async fn a_managed_list_still_changing_makes_the_plan_wait() {
 
 #[tokio::test]
 async fn the_removal_cap_refuses_a_run_unless_an_operator_lifts_it() {
-    let (listing, values, described, entries) = (
-        secrets_listing(),
-        secret_values(&[]),
-        lists(PrefixListState::ModifyComplete),
-        v4_entries(),
-    );
-    let (ec2, secrets) = clients(&[&listing, &values], &[&described, &entries]);
-    let strict = Config {
-        settings: PlanSettings {
-            max_removal_share: 0.0,
-            ..config().settings
-        },
-        ..config()
+    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
+    let strict = PlanSettings {
+        max_removal_share: 0.0,
+        ..settings()
     };
+    let as_scheduled = read_users(&[], UsersRead::default());
+    let lifted_by_operator = read_users(
+        &[],
+        UsersRead {
+            max_removal_share: Some(1.0),
+            ..UsersRead::default()
+        },
+    );
 
     let refused = handler(
-        &ec2,
-        &secrets,
+        &ec2(&[&described, &entries]),
+        &as_scheduled.store(),
         &strict,
-        request("IPv4", json!({"mode": "all"})),
+        request("IPv4"),
     )
     .await
     .unwrap();
     let lifted = handler(
-        &ec2,
-        &secrets,
+        &ec2(&[&described, &entries]),
+        &lifted_by_operator.store(),
         &strict,
-        request("IPv4", json!({"mode": "all", "maxRemovalShare": 1})),
+        request("IPv4"),
     )
     .await
     .unwrap();
 
     assert!(matches!(
-        refused.plan.removals_withheld,
+        refused.removals_withheld,
         Some(Withheld::TooManyRemovals { .. })
     ));
-    assert_eq!(refused.plan.writes(), 0);
-    assert_eq!(lifted.plan.removals_withheld, None);
-    assert_eq!(lifted.plan.writes(), 2);
+    assert_eq!(refused.lists[0].steps(), 0);
+    assert_eq!(lifted.removals_withheld, None);
+    assert_eq!(lifted.lists[0].steps(), 2);
 }
 
-#[test]
-fn only_an_operator_can_lift_the_cap_and_only_to_a_share() {
-    assert_eq!(
-        share_override(&json!({"maxRemovalShare": 0.8})).unwrap(),
-        Some(0.8)
-    );
-    assert_eq!(share_override(&json!({"mode": "all"})).unwrap(), None);
-    assert_eq!(
-        share_override(&json!({"detail-type": "Scheduled Event", "maxRemovalShare": 1})).unwrap(),
-        None,
-        "EventBridge events never lift the cap"
-    );
-    assert!(share_override(&json!({"maxRemovalShare": 2})).is_err());
-    assert!(share_override(&json!({"maxRemovalShare": "all"})).is_err());
-}
-
+/// What the old design refused as `PlanTooLarge` (about 3,000 additions filled its 200 KiB):
+/// 10,000 additions are 100 step files, and the state holds ten lists' counts.
 #[tokio::test]
-async fn a_store_wide_outage_names_a_few_users_and_counts_the_rest() {
-    let listing = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
-        let mut out = ListSecretsOutput::builder();
-        for i in 0..70 {
-            out = out.secret_list(
-                SecretListEntry::builder()
-                    .name(format!("SFTP/user{i:02}"))
+async fn a_plan_of_ten_thousand_additions_is_files_and_the_state_stays_small() {
+    let described = mock!(aws_sdk_ec2::Client::describe_managed_prefix_lists).then_output(|| {
+        let mut out = DescribeManagedPrefixListsOutput::builder();
+        for i in 0..10 {
+            out = out.prefix_lists(
+                ManagedPrefixList::builder()
+                    .prefix_list_id(format!("pl-{i:02}"))
+                    .prefix_list_name(format!("sftp-{i}-AUTOMATED_PREFIX"))
+                    .address_family("IPv4")
+                    .owner_id("123456789012")
+                    .max_entries(1000)
+                    .version(1)
+                    .state(PrefixListState::ModifyComplete)
                     .build(),
             );
         }
         out.build()
     });
-    let failing = mock!(aws_sdk_secretsmanager::Client::batch_get_secret_value).then_error(|| {
-        BatchGetSecretValueError::generic(
-            ErrorMetadata::builder()
-                .code("InternalServiceError")
-                .build(),
-        )
-    });
-    let (described, entries) = (lists(PrefixListState::ModifyComplete), v4_entries());
-    let (ec2, secrets) = clients(&[&listing, &failing], &[&described, &entries]);
+    let empty = mock!(aws_sdk_ec2::Client::get_managed_prefix_list_entries)
+        .then_output(|| GetManagedPrefixListEntriesOutput::builder().build());
+    let bucket = FakeBucket::new();
+    let mut desired = Desired::default();
+    for i in 0..10_000u32 {
+        let cidr = format!("10.{}.{}.{}/32", i >> 16, (i >> 8) & 255, i & 255);
+        desired.add(&format!("partner{i:05}"), [cidr.parse().unwrap()]);
+    }
+    bucket.put(
+        &files::desired(&run(), AddressFamily::V4),
+        &desired.entries(AddressFamily::V4),
+    );
+    bucket.put(&run().key(files::USERS), &UsersRead::default());
 
-    let run = handler(
-        &ec2,
-        &secrets,
-        &config(),
-        request("IPv4", json!({"mode": "all"})),
+    let run_state = handler(
+        &ec2(&[&described, &empty]),
+        &bucket.store(),
+        &settings(),
+        request("IPv4"),
     )
     .await
     .unwrap();
 
-    assert_eq!(run.users_unreadable, 70);
-    assert_eq!(run.unreadable.len(), MAX_UNREADABLE_NAMED + 1);
-    assert_eq!(
-        run.unreadable.last().map(String::as_str),
-        Some("and 20 more")
-    );
-    assert_eq!(run.secret_reads, 4, "one failed call per batch of 20");
+    let step_files = bucket
+        .keys()
+        .iter()
+        .filter(|k| k.contains("/steps/"))
+        .count();
+    assert_eq!(step_files, 100);
+    assert!(run_state.lists.iter().all(|l| l.add_steps == 10));
+    assert_eq!(run_state.overflow, 0);
+    let state = serde_json::to_vec(&run_state).unwrap().len();
     assert!(
-        run.plan.lists[0].pending.is_empty(),
-        "nothing removed, nothing known to add"
+        state < 4 * 1024,
+        "{state} bytes in the state for 10,000 additions"
     );
+}
+
+#[tokio::test]
+async fn missing_work_files_are_a_named_error() {
+    let described = lists(PrefixListState::ModifyComplete);
+
+    let err = handler(
+        &ec2(&[&described]),
+        &FakeBucket::new().store(),
+        &settings(),
+        request("IPv4"),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(Diagnostic::from(err).error_type, "WorkFileInvalid");
+    assert_eq!(described.num_calls(), 0, "nothing read from EC2");
 }
 
 #[test]
@@ -479,12 +416,8 @@ fn every_error_it_reports_is_listed_for_it_in_the_registry() {
     use warden_core::Named;
     let listed = warden_core::registry::function("plan-prefix-lists").unwrap();
     let errors = [
-        PlanError::Request(RequestError::NotAnSftpUser("SFTP-x".into())),
-        PlanError::Request(RequestError::Unsupported("x".into())),
-        PlanError::BadShare("2".into()),
         PlanError::Busy("pl-a".into()),
-        PlanError::TooLarge(300_000),
-        PlanError::Secrets(SecretsError::BatchTooLarge(21)),
+        PlanError::Work(WorkError::Missing { key: "x".into() }),
         PlanError::Ec2(Ec2Error::NotFound {
             list: "pl-a".into(),
         }),
@@ -492,10 +425,10 @@ fn every_error_it_reports_is_listed_for_it_in_the_registry() {
     for err in &errors {
         assert!(listed.reports(err.name()), "{}", err.name());
     }
-    for name in warden_core::registry::SECRETS_ERRORS {
-        assert!(listed.reports(*name), "{name}");
-    }
-    for name in warden_core::registry::EC2_READ_ERRORS {
+    for name in warden_core::registry::WORK_ERRORS
+        .iter()
+        .chain(warden_core::registry::EC2_READ_ERRORS)
+    {
         assert!(listed.reports(*name), "{name}");
     }
 }

@@ -1,9 +1,12 @@
 //! Against a fake EC2 that checks versions and keeps a list busy after each change (what moto
-//! does not model); faults are injected into the writes.
+//! does not model); faults are injected into the writes. The steps are files of an in-memory
+//! work bucket, as the plan writes them.
 
 use super::*;
 use lambda_runtime::Context;
-use warden_core::prefix_lists::{AddressFamily, ListInfo};
+use warden_aws::work::fake::FakeBucket;
+use warden_core::prefix_lists::{AddressFamily, ListInfo, ListPlan};
+use warden_core::work::Run;
 use warden_ec2::fake::{FakeEc2, Fault};
 
 const NAME: &str = "sftp-v4-AUTOMATED_PREFIX";
@@ -18,7 +21,15 @@ fn cidrs(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn work(version: i64, entries: usize, batches: Vec<Vec<IpNet>>) -> ListWork {
+fn run() -> Run {
+    Run {
+        state_machine: "prefix-list-sync".into(),
+        execution: "x".into(),
+    }
+}
+
+/// The run's view of `pl-a` as the plan left it, its batches written as step files.
+fn work(bucket: &FakeBucket, version: i64, entries: usize, batches: Vec<Vec<IpNet>>) -> ListWork {
     let info = ListInfo {
         id: "pl-a".into(),
         name: NAME.into(),
@@ -29,11 +40,11 @@ fn work(version: i64, entries: usize, batches: Vec<Vec<IpNet>>) -> ListWork {
         state: "modify-complete".into(),
         state_message: None,
     };
-    ListWork::new(
-        &info,
-        entries,
-        batches.into_iter().map(Step::Remove).collect(),
-    )
+    let steps: Vec<Step> = batches.into_iter().map(Step::Remove).collect();
+    for (n, step) in steps.iter().enumerate() {
+        bucket.put(&files::step(&run(), AddressFamily::V4, "pl-a", n), step);
+    }
+    ListWork::of_plan(&ListPlan::new(&info, entries, steps))
 }
 
 fn fake(cidrs: &[&str]) -> FakeEc2 {
@@ -42,19 +53,36 @@ fn fake(cidrs: &[&str]) -> FakeEc2 {
     fake
 }
 
+fn step(list: ListWork) -> LambdaEvent<StepRequest> {
+    LambdaEvent::new(
+        StepRequest {
+            run: run(),
+            family: AddressFamily::V4,
+            list,
+        },
+        Context::default(),
+    )
+}
+
 /// What the state machine does with the list: this step until none is left, retrying the
 /// errors its Retry names; anything else ends the list.
-async fn run_steps(ec2: &PrefixLists, mut work: ListWork) -> Result<ListWork, Diagnostic> {
-    const RETRIED: [&str; 4] = [
+async fn run_steps(
+    ec2: &PrefixLists,
+    bucket: &FakeBucket,
+    mut list: ListWork,
+) -> Result<ListWork, Diagnostic> {
+    const RETRIED: [&str; 5] = [
         "PrefixListBusy",
         "PrefixListVersionMismatch",
         "Ec2Throttled",
         "Ec2Unavailable",
+        "WorkStoreUnavailable",
     ];
-    while !work.pending.is_empty() {
+    let work = bucket.store();
+    while list.next == NextStep::Remove {
         let mut attempts = 0;
-        work = loop {
-            match handler(ec2, LambdaEvent::new(work.clone(), Context::default())).await {
+        list = loop {
+            match handler(ec2, &work, step(list.clone())).await {
                 Ok(next) => break next,
                 Err(e) => {
                     let diagnostic = Diagnostic::from(e);
@@ -66,25 +94,48 @@ async fn run_steps(ec2: &PrefixLists, mut work: ListWork) -> Result<ListWork, Di
             }
         };
     }
-    Ok(work)
+    Ok(list)
+}
+
+/// Every CIDR the step outcome files say was removed, in step order.
+fn recorded_removed(bucket: &FakeBucket) -> Vec<IpNet> {
+    bucket
+        .keys()
+        .iter()
+        .filter(|k| k.contains("/done/"))
+        .flat_map(|k| bucket.get::<StepOutcome>(k).unwrap().removed)
+        .collect()
 }
 
 #[tokio::test]
 async fn a_batch_is_removed_with_one_write_at_the_known_version() {
     let fake = fake(&["1.1.1.1/32", "2.2.2.2/32", "3.3.3.3/32"]);
     let ec2 = fake.client();
+    let bucket = FakeBucket::new();
 
     let done = run_steps(
         &ec2,
-        work(1, 3, vec![vec![net("1.1.1.1/32"), net("3.3.3.3/32")]]),
+        &bucket,
+        work(
+            &bucket,
+            1,
+            3,
+            vec![vec![net("1.1.1.1/32"), net("3.3.3.3/32")]],
+        ),
     )
     .await
     .unwrap();
 
     assert_eq!(fake.cidrs("pl-a"), [net("2.2.2.2/32")]);
-    assert_eq!(done.removed, [net("1.1.1.1/32"), net("3.3.3.3/32")]);
+    assert_eq!(
+        recorded_removed(&bucket),
+        [net("1.1.1.1/32"), net("3.3.3.3/32")]
+    );
+    assert_eq!(done.removed, 2);
+    assert_eq!(done.first_removed, [net("1.1.1.1/32"), net("3.3.3.3/32")]);
     assert_eq!((done.version, done.entries), (2, 1));
     assert_eq!((done.reads, done.writes), (0, 1));
+    assert_eq!(done.next, NextStep::Done);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
 
@@ -96,13 +147,16 @@ async fn removals_in_three_batches_survive_a_busy_list_and_a_lost_answer() {
     let fake = fake(&held);
     fake.busy_after_modify(1);
     let ec2 = fake.client();
+    let bucket = FakeBucket::new();
     let batches: Vec<Vec<IpNet>> = all
         .chunks(100)
         .map(|c| c.iter().map(|s| net(s)).collect())
         .collect();
     fake.fault(Fault::LoseAnswer);
 
-    let done = run_steps(&ec2, work(1, 251, batches)).await.unwrap();
+    let done = run_steps(&ec2, &bucket, work(&bucket, 1, 251, batches))
+        .await
+        .unwrap();
 
     assert_eq!(fake.cidrs("pl-a"), [net("192.0.2.10/32")]);
     assert_eq!(
@@ -110,7 +164,7 @@ async fn removals_in_three_batches_survive_a_busy_list_and_a_lost_answer() {
         3,
         "the write whose answer was lost is not repeated"
     );
-    assert!(done.pending.is_empty());
+    assert_eq!((done.done, done.next), (3, NextStep::Done));
     assert!(
         fake.versions("pl-a")
             .iter()
@@ -125,14 +179,19 @@ async fn after_someone_elses_change_only_what_is_still_there_is_removed() {
     let fake = fake(&["1.1.1.1/32", "2.2.2.2/32"]);
     fake.fault(Fault::ConcurrentAdd("9.9.9.9/32"));
     let ec2 = fake.client();
+    let bucket = FakeBucket::new();
 
-    let done = run_steps(&ec2, work(1, 2, vec![vec![net("1.1.1.1/32")]]))
-        .await
-        .unwrap();
+    let done = run_steps(
+        &ec2,
+        &bucket,
+        work(&bucket, 1, 2, vec![vec![net("1.1.1.1/32")]]),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(fake.cidrs("pl-a"), [net("2.2.2.2/32"), net("9.9.9.9/32")]);
     assert_eq!(fake.refused_writes(), ["PrefixListVersionMismatch"]);
-    assert_eq!(done.removed, [net("1.1.1.1/32")]);
+    assert_eq!(recorded_removed(&bucket), [net("1.1.1.1/32")]);
     assert_eq!(done.version, 3);
 }
 
@@ -142,56 +201,56 @@ async fn an_entry_already_gone_is_not_removed_twice() {
     let fake = fake(&["1.1.1.1/32", "2.2.2.2/32"]);
     fake.fault(Fault::ConcurrentAdd("9.9.9.9/32"));
     let ec2 = fake.client();
-    let first = run_steps(&ec2, work(1, 2, vec![vec![net("1.1.1.1/32")]]))
-        .await
-        .unwrap();
+    let bucket = FakeBucket::new();
+    let planned = work(&bucket, 1, 2, vec![vec![net("1.1.1.1/32")]]);
+    run_steps(&ec2, &bucket, planned.clone()).await.unwrap();
     let writes = fake.accepted_writes();
 
-    let again = run_steps(
-        &ec2,
-        ListWork {
-            pending: vec![Step::Remove(vec![net("1.1.1.1/32")])],
-            version: 1,
-            ..first
-        },
-    )
-    .await
-    .unwrap();
+    // The same step again, as a retry whose first answer was lost would send it.
+    let again = run_steps(&ec2, &bucket, planned).await.unwrap();
 
     assert_eq!(fake.accepted_writes(), writes, "no second write");
-    assert!(again.pending.is_empty());
+    assert_eq!(again.next, NextStep::Done);
+    assert_eq!(again.removed, 0);
 }
 
 #[tokio::test]
 async fn version_conflicts_that_persist_are_named_for_the_state_machine() {
     let fake = fake(&["1.1.1.1/32", "2.2.2.2/32"]);
-    for i in 0..12 {
-        fake.fault(Fault::ConcurrentAdd(
-            [
-                "9.9.9.1/32",
-                "9.9.9.2/32",
-                "9.9.9.3/32",
-                "9.9.9.4/32",
-                "9.9.9.5/32",
-                "9.9.9.6/32",
-                "9.9.9.7/32",
-                "9.9.9.8/32",
-                "9.9.9.9/32",
-                "9.9.9.10/32",
-                "9.9.9.11/32",
-                "9.9.9.12/32",
-            ][i],
-        ));
+    for cidr in [
+        "9.9.9.1/32",
+        "9.9.9.2/32",
+        "9.9.9.3/32",
+        "9.9.9.4/32",
+        "9.9.9.5/32",
+        "9.9.9.6/32",
+        "9.9.9.7/32",
+        "9.9.9.8/32",
+        "9.9.9.9/32",
+        "9.9.9.10/32",
+        "9.9.9.11/32",
+        "9.9.9.12/32",
+    ] {
+        fake.fault(Fault::ConcurrentAdd(cidr));
     }
     let ec2 = fake.client();
+    let bucket = FakeBucket::new();
 
-    let err = run_steps(&ec2, work(1, 2, vec![vec![net("1.1.1.1/32")]]))
-        .await
-        .unwrap_err();
+    let err = run_steps(
+        &ec2,
+        &bucket,
+        work(&bucket, 1, 2, vec![vec![net("1.1.1.1/32")]]),
+    )
+    .await
+    .unwrap_err();
 
     assert_eq!(err.error_type, "PrefixListVersionMismatch");
     assert!(fake.cidrs("pl-a").contains(&net("2.2.2.2/32")));
     assert_eq!(fake.accepted_writes(), 0);
+    assert!(
+        recorded_removed(&bucket).is_empty(),
+        "no outcome for a step that did not happen"
+    );
 }
 
 #[tokio::test]
@@ -201,23 +260,32 @@ async fn throttling_beyond_the_sdks_retries_is_named_then_converges() {
         fake.fault(Fault::Error("RequestLimitExceeded"));
     }
     let ec2 = fake.client();
+    let bucket = FakeBucket::new();
+    let planned = work(&bucket, 1, 1, vec![vec![net("1.1.1.1/32")]]);
 
-    let first = handler(
-        &ec2,
-        LambdaEvent::new(
-            work(1, 1, vec![vec![net("1.1.1.1/32")]]),
-            Context::default(),
-        ),
-    )
-    .await
-    .unwrap_err();
+    let first = handler(&ec2, &bucket.store(), step(planned.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(Diagnostic::from(first).error_type, "Ec2Throttled");
 
-    let done = run_steps(&ec2, work(1, 1, vec![vec![net("1.1.1.1/32")]]))
-        .await
-        .unwrap();
+    let done = run_steps(&ec2, &bucket, planned).await.unwrap();
     assert!(fake.cidrs("pl-a").is_empty());
-    assert!(done.pending.is_empty());
+    assert_eq!(done.next, NextStep::Done);
+}
+
+#[tokio::test]
+async fn a_step_that_is_not_a_removal_is_refused_without_a_write() {
+    let fake = fake(&["1.1.1.1/32"]);
+    let bucket = FakeBucket::new();
+    let mut planned = work(&bucket, 1, 1, vec![vec![net("1.1.1.1/32")]]);
+    planned.next = NextStep::Add;
+
+    let err = handler(&fake.client(), &bucket.store(), step(planned))
+        .await
+        .unwrap_err();
+
+    assert_eq!(Diagnostic::from(err).error_type, "UnsupportedInput");
+    assert_eq!(fake.accepted_writes(), 0);
 }
 
 #[test]
@@ -234,11 +302,15 @@ fn every_error_it_reports_is_listed_for_it_in_the_registry() {
         RemoveError::Ec2(Ec2Error::NotFound {
             list: "pl-a".into(),
         }),
+        RemoveError::Work(WorkError::Missing { key: "x".into() }),
     ];
     for err in &errors {
         assert!(listed.reports(err.name()), "{}", err.name());
     }
-    for name in warden_core::registry::EC2_ERRORS {
+    for name in warden_core::registry::EC2_ERRORS
+        .iter()
+        .chain(warden_core::registry::WORK_ERRORS)
+    {
         assert!(listed.reports(*name), "{name}");
     }
 }

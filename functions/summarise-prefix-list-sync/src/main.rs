@@ -1,22 +1,104 @@
-//! Summarise a prefix-list sync: folds the IPv4 and IPv6 branches into the execution's output
-//! (per list what was added and removed, what fits nowhere, the EC2 calls made, the problems)
-//! and, when anything needs a person, the email to the SuperAdmins. No AWS call.
+//! Summarise a prefix-list sync: reads what the run left in the work bucket (who was read, each
+//! family's plan, every step's outcome) next to the IPv4 and IPv6 branches' state, keeps the
+//! full summary (every CIDR added, removed and left out) in the work bucket, and returns the
+//! bounded one — counts per list, the first few CIDRs, the problems, where the full summary is —
+//! with, when anything needs a person, the email to the SuperAdmins. The bounded summary stays
+//! under 30,000 bytes whatever the run did, so a `Fail` cause carries it whole.
 
-use lambda_runtime::{LambdaEvent, run, service_fn, tracing};
-use std::convert::Infallible;
-use warden_core::prefix_lists::report::{SummaryInput, SyncReport, summarise};
+use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use warden_aws::work::{WorkError, WorkStore};
+use warden_core::prefix_lists::report::{
+    FamilyRun, PlanRecord, SummaryInput, SyncReport, UsersRead, report, summarise,
+};
+use warden_core::prefix_lists::{StepFailure, StepOutcome, files};
+use warden_core::work::Run;
+use warden_core::{ErrorName, Named};
 
-/// Summarising cannot fail; a malformed input is rejected by the runtime's deserialiser.
-async fn handler(event: LambdaEvent<SummaryInput>) -> Result<SyncReport, Infallible> {
-    let report = summarise(&event.payload);
-    let summary = &report.summary;
-    for list in &summary.lists {
+/// The state as the state machine hands it over: the run, and either both families' branches,
+/// or why there are none.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SummariseRequest {
+    run: Run,
+    #[serde(default)]
+    families: Vec<FamilyRun>,
+    /// The change was to a secret that is not an SFTP user.
+    #[serde(default)]
+    ignored: Option<StepFailure>,
+    /// The users' CIDRs could not be read.
+    #[serde(default)]
+    failure: Option<StepFailure>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SummariseError {
+    #[error(transparent)]
+    Work(#[from] WorkError),
+}
+
+impl Named for SummariseError {
+    fn name(&self) -> ErrorName {
+        match self {
+            SummariseError::Work(e) => e.name(),
+        }
+    }
+}
+
+impl From<SummariseError> for Diagnostic {
+    fn from(err: SummariseError) -> Self {
+        warden_lambda::diagnostic(&err)
+    }
+}
+
+async fn handler(
+    work: &WorkStore,
+    event: LambdaEvent<SummariseRequest>,
+) -> Result<SyncReport, SummariseError> {
+    let SummariseRequest {
+        run,
+        families,
+        ignored,
+        failure,
+    } = event.payload;
+    let users: Option<UsersRead> = if ignored.is_some() || failure.is_some() {
+        None
+    } else {
+        optional(work, &run.key(files::USERS)).await?
+    };
+    let mut plans = Vec::new();
+    for family in families.iter().filter(|f| f.failure.is_none()) {
+        let plan: Option<PlanRecord> = optional(work, &files::plan(&run, family.family)).await?;
+        plans.extend(plan);
+    }
+    let outcomes: Vec<StepOutcome> = work
+        .get_all(&run.set_prefix(files::OUTCOMES))
+        .await?
+        .into_iter()
+        .map(|(_, outcome)| outcome)
+        .collect();
+    let super_admins = users
+        .as_ref()
+        .map(|u| u.super_admins.clone())
+        .unwrap_or_default();
+    let summary = summarise(&SummaryInput {
+        ignored,
+        failure,
+        users,
+        families,
+        plans,
+        outcomes,
+    });
+    let full = work.put_json(&run.key(files::SUMMARY), &summary).await?;
+    let report = report(&summary, &full, &super_admins);
+    for list in &report.summary.lists {
         tracing::info!(
             family = list.family.as_str(),
             list = %list.id,
             name = %list.name,
-            added = list.added.len(),
-            removed = list.removed.len(),
+            added = list.added,
+            removed = list.removed,
             entries = list.entries,
             max_entries = list.max_entries,
             "Prefix list synced"
@@ -31,58 +113,122 @@ async fn handler(event: LambdaEvent<SummaryInput>) -> Result<SyncReport, Infalli
         ec2_writes = summary.ec2_calls.writes,
         secret_reads = summary.secret_reads,
         emails = report.emails.len(),
+        s3_calls = work.calls(),
+        full_summary = %full.uri(),
         "Prefix-list sync summarised"
     );
     Ok(report)
 }
 
+/// A file a failed or skipped step never wrote reads as nothing.
+async fn optional<T: DeserializeOwned>(
+    work: &WorkStore,
+    key: &str,
+) -> Result<Option<T>, WorkError> {
+    match work.get_json(key).await {
+        Ok(value) => Ok(Some(value)),
+        Err(WorkError::Missing { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     warden_lambda::init_logging();
-    run(service_fn(handler)).await
+    let env = warden_lambda::env();
+    let aws = warden_lambda::aws_config().await;
+    let work = WorkStore::from_config(&aws, env.work_bucket()?);
+    run(service_fn(|event| handler(&work, event))).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use lambda_runtime::Context;
-    use serde_json::json;
+    use serde_json::{Value, json};
+    use warden_aws::work::fake::FakeBucket;
+    use warden_core::prefix_lists::AddressFamily;
 
-    /// The Parallel state's output as the state machine passes it on.
-    fn families(v4_lists: serde_json::Value) -> LambdaEvent<SummaryInput> {
-        let input = json!({"families": [
-            {"family": "IPv4", "trigger": "secretChange", "event": "PutSecretValue of SFTP/bank1",
-             "superAdmins": ["root@ops.example.com"], "reads": 2, "usersRead": 3,
-             "lists": v4_lists},
-            {"family": "IPv6", "superAdmins": ["root@ops.example.com"], "reads": 1, "lists": []}
+    fn run() -> Run {
+        Run {
+            state_machine: "prefix-list-sync".into(),
+            execution: "x".into(),
+        }
+    }
+
+    /// The work bucket as a run with one IPv4 list leaves it: users read, both plans, and
+    /// what `steps` did to `pl-a`.
+    fn bucket(steps: &[Value]) -> FakeBucket {
+        let bucket = FakeBucket::new();
+        bucket.put(
+            &run().key(files::USERS),
+            &json!({"trigger": "secretChange", "event": "PutSecretValue of SFTP/bank1",
+                    "usersRead": 3, "secretReads": 1, "unreadable": [],
+                    "superAdmins": ["root@ops.example.com"]}),
+        );
+        for family in AddressFamily::ALL {
+            bucket.put(
+                &files::plan(&run(), family),
+                &json!({"family": family, "desired": 1, "overflow": []}),
+            );
+        }
+        for (n, outcome) in steps.iter().enumerate() {
+            bucket.put(
+                &files::outcome(&run(), AddressFamily::V4, "pl-a", n),
+                outcome,
+            );
+        }
+        bucket
+    }
+
+    /// The state after the Parallel: the run and both families' branches.
+    fn state(v4_lists: Value) -> LambdaEvent<SummariseRequest> {
+        let input = json!({"run": run(), "olderSyncs": {"older": 0}, "users": {"usersRead": 3},
+        "families": [
+            {"family": "IPv4", "reads": 2, "lists": v4_lists},
+            {"family": "IPv6", "reads": 1, "lists": []}
         ]});
         LambdaEvent::new(serde_json::from_value(input).unwrap(), Context::default())
     }
 
     #[tokio::test]
-    async fn the_output_lists_per_list_what_was_added_and_removed() {
+    async fn the_output_counts_per_list_what_was_added_and_removed_and_the_full_summary_names_it() {
+        let bucket = bucket(&[
+            json!({"family": "IPv4", "list": "pl-a", "step": 0, "removed": ["2.2.2.2/32"], "version": 5}),
+            json!({"family": "IPv4", "list": "pl-a", "step": 1, "added": ["1.1.1.1/32"], "version": 6}),
+        ]);
         let lists = json!([{"id": "pl-a", "name": "a-AUTOMATED_PREFIX", "maxEntries": 10,
-            "version": 5, "entries": 2, "added": ["1.1.1.1/32"], "removed": ["2.2.2.2/32"],
-            "writes": 2, "finalState": "modify-complete"}]);
+            "version": 6, "entries": 2, "removeSteps": 1, "addSteps": 1, "done": 2, "next": "done",
+            "added": 1, "removed": 1, "writes": 2, "finalState": "modify-complete"}]);
 
-        let report = handler(families(lists)).await.unwrap();
+        let report = handler(&bucket.store(), state(lists)).await.unwrap();
 
         let summary = serde_json::to_value(&report.summary).unwrap();
         assert_eq!(summary["inSync"], true);
         assert_eq!(summary["event"], "PutSecretValue of SFTP/bank1");
-        assert_eq!(summary["lists"][0]["added"], json!(["1.1.1.1/32"]));
-        assert_eq!(summary["lists"][0]["removed"], json!(["2.2.2.2/32"]));
+        assert_eq!(summary["lists"][0]["added"], 1);
+        assert_eq!(summary["lists"][0]["firstAdded"], json!(["1.1.1.1/32"]));
+        assert_eq!(summary["lists"][0]["removed"], 1);
+        assert_eq!(summary["lists"][0]["firstRemoved"], json!(["2.2.2.2/32"]));
         assert_eq!(summary["ec2Calls"], json!({"reads": 3, "writes": 2}));
+        assert_eq!(
+            summary["fullSummary"],
+            "s3://work/runs/prefix-list-sync/x/summary.json"
+        );
         assert!(report.emails.is_empty());
+        let full: Value = bucket.get(&run().key(files::SUMMARY)).unwrap();
+        assert_eq!(full["lists"][0]["added"], json!(["1.1.1.1/32"]));
+        assert_eq!(full["lists"][0]["removed"], json!(["2.2.2.2/32"]));
     }
 
     #[tokio::test]
     async fn a_failed_list_is_mailed_to_the_super_admins_once() {
+        let bucket = bucket(&[]);
         let lists = json!([{"id": "pl-a", "name": "a-AUTOMATED_PREFIX", "maxEntries": 10,
-            "version": 5, "entries": 2, "pending": [{"add": [{"cidr": "1.1.1.1/32", "description": "bank1"}]}],
+            "version": 5, "entries": 2, "addSteps": 1, "done": 0, "next": "add",
             "failure": {"Error": "PrefixListBusy", "Cause": "{\"errorType\":\"PrefixListBusy\",\"errorMessage\":\"prefix list pl-a is still applying a change\"}"}}]);
 
-        let report = handler(families(lists)).await.unwrap();
+        let report = handler(&bucket.store(), state(lists)).await.unwrap();
 
         assert!(!report.summary.in_sync);
         assert_eq!(report.emails.len(), 1);
@@ -94,5 +240,60 @@ mod tests {
             "{}",
             report.emails[0].body
         );
+        assert!(
+            report.emails[0]
+                .body
+                .contains("s3://work/runs/prefix-list-sync/x/summary.json")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_that_needs_no_sync_is_summarised_without_reading_anything_but_the_outcomes() {
+        let input = json!({"run": run(), "olderSyncs": {"older": 0},
+            "ignored": {"Error": "NotAnSftpUser", "Cause": "prod/db is not an SFTP user secret"}});
+        let bucket = FakeBucket::new();
+
+        let report = handler(
+            &bucket.store(),
+            LambdaEvent::new(serde_json::from_value(input).unwrap(), Context::default()),
+        )
+        .await
+        .unwrap();
+
+        assert!(report.summary.in_sync);
+        assert_eq!(report.summary.ec2_calls.writes, 0);
+        assert!(report.summary.notes[0].contains("not an SFTP user"));
+    }
+
+    #[tokio::test]
+    async fn users_that_could_not_be_read_leave_the_run_out_of_sync() {
+        let input = json!({"run": run(), "olderSyncs": {"older": 0},
+            "failure": {"Error": "SecretsAccessDenied", "Cause": "{\"errorMessage\":\"not allowed\"}"}});
+        let bucket = FakeBucket::new();
+
+        let report = handler(
+            &bucket.store(),
+            LambdaEvent::new(serde_json::from_value(input).unwrap(), Context::default()),
+        )
+        .await
+        .unwrap();
+
+        assert!(!report.summary.in_sync);
+        assert!(report.summary.problems[0].contains("not allowed"));
+        assert!(
+            report.summary.problems[1].contains("nobody could be told"),
+            "{:?}",
+            report.summary.problems
+        );
+    }
+
+    #[test]
+    fn every_error_it_reports_is_listed_for_it_in_the_registry() {
+        let listed = warden_core::registry::function("summarise-prefix-list-sync").unwrap();
+        let err = SummariseError::Work(WorkError::Missing { key: "x".into() });
+        assert!(listed.reports(err.name()));
+        for name in warden_core::registry::WORK_ERRORS {
+            assert!(listed.reports(*name), "{name}");
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use super::Rules;
 use crate::login::{EXTRA_OBJECT_ACTIONS, LoginPolicy, Protocol};
+use crate::prefix_lists::queue::DEFAULT_SYNC_WAIT_SECONDS;
 use crate::prefix_lists::{DEFAULT_MARKER, DEFAULT_MAX_REMOVAL_SHARE, PlanSettings};
 
 /// A configuration value that is present but unusable. Raised at cold start, so a misconfigured
@@ -206,6 +207,17 @@ impl Env {
             max_removal_share: share.unwrap_or(DEFAULT_MAX_REMOVAL_SHARE),
         })
     }
+
+    /// `SYNC_WAIT_SECONDS` (default 30): how long a prefix-list sync waits between two checks
+    /// for an older sync still running (the local stack passes 1).
+    /// Zero is refused: the 60 checks would pass in moments and the run give up at once.
+    pub fn sync_wait_seconds(&self) -> Result<u64, ConfigError> {
+        const SECONDS: &str = "a whole number of seconds, at least 1";
+        match self.parse::<u64>("SYNC_WAIT_SECONDS", SECONDS)? {
+            Some(0) => Err(invalid("SYNC_WAIT_SECONDS", "0".into(), SECONDS)),
+            seconds => Ok(seconds.unwrap_or(DEFAULT_SYNC_WAIT_SECONDS)),
+        }
+    }
 }
 
 fn invalid(name: &str, value: String, expected: &'static str) -> ConfigError {
@@ -288,5 +300,24 @@ mod tests {
     fn a_missing_required_variable_is_an_error_naming_it() {
         let err = env(&[]).required("SENDER_EMAIL", "a verified SES identity");
         assert_eq!(err.unwrap_err().name, "SENDER_EMAIL");
+    }
+
+    #[test]
+    fn a_sync_waits_30_seconds_between_checks_unless_told_otherwise_and_never_0() {
+        assert_eq!(env(&[]).sync_wait_seconds(), Ok(30));
+        assert_eq!(
+            env(&[("SYNC_WAIT_SECONDS", "1")]).sync_wait_seconds(),
+            Ok(1)
+        );
+        assert!(
+            env(&[("SYNC_WAIT_SECONDS", "0")])
+                .sync_wait_seconds()
+                .is_err()
+        );
+        assert!(
+            env(&[("SYNC_WAIT_SECONDS", "soon")])
+                .sync_wait_seconds()
+                .is_err()
+        );
     }
 }

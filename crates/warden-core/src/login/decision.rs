@@ -292,10 +292,12 @@ fn grant(
     let role_arn = role_arn(&secret, policy).map_err(DenyReason::MalformedSecret)?;
     let session_policy = if policy.session_policy {
         let extra = &policy.session_policy_extra_actions;
-        Some(session_policy(&home.folder, &role_arn, extra).map_err(|p| match p {
-            SecretProblem::PolicyTooLong => DenyReason::PolicyTooLong,
-            other => DenyReason::MalformedSecret(other),
-        })?)
+        Some(
+            session_policy(&home.folder, &role_arn, extra).map_err(|p| match p {
+                SecretProblem::PolicyTooLong => DenyReason::PolicyTooLong,
+                other => DenyReason::MalformedSecret(other),
+            })?,
+        )
     } else {
         None
     };

@@ -339,7 +339,10 @@ fn an_empty_password_is_a_key_login_and_never_matches_an_empty_stored_password()
 
 #[test]
 fn an_argon2id_password_hash_is_checked() {
-    let secret = with(&[("PasswordHash", json!(argon2id("Correct-Horse-9", 7 * 1024, 5)))]);
+    let secret = with(&[(
+        "PasswordHash",
+        json!(argon2id("Correct-Horse-9", 7 * 1024, 5)),
+    )]);
     granted(decide_default(
         &password_login("bank1", "Correct-Horse-9"),
         &secret,
@@ -357,8 +360,7 @@ fn an_argon2id_password_hash_is_checked() {
 fn a_hash_made_by_the_reference_implementation_verifies() {
     // argon2-cffi (the reference C implementation): hash_secret(b"pw", b"saltsaltsalt",
     // time_cost=5, memory_cost=7168, parallelism=1, hash_len=32, type=Type.ID)
-    let cli =
-        "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
+    let cli = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
     assert_eq!(cli, argon2id("pw", 7 * 1024, 5));
     let secret = with(&[("PasswordHash", json!(cli))]);
     granted(decide_default(&password_login("bank1", "pw"), &secret));
@@ -840,7 +842,10 @@ fn an_ftps_login_without_a_password_is_denied_before_any_lookup_while_sftp_may_u
             ..key_login("bank1")
         };
         assert_eq!(screen(&ftps, &both), Err(DenyReason::NoPassword));
-        assert_eq!(denied(decide_with(&ftps, &clean_user(), &both)), "no-password");
+        assert_eq!(
+            denied(decide_with(&ftps, &clean_user(), &both)),
+            "no-password"
+        );
     }
     granted(decide_with(&key_login("bank1"), &clean_user(), &both));
 }
@@ -848,10 +853,7 @@ fn an_ftps_login_without_a_password_is_denied_before_any_lookup_while_sftp_may_u
 #[test]
 fn every_password_login_costs_one_argon2_check_whether_the_user_exists_or_not() {
     use crate::password_hash::verifications;
-    let hashed = with(&[(
-        "PasswordHash",
-        json!(argon2id("s3cret-Pa55", 7 * 1024, 5)),
-    )]);
+    let hashed = with(&[("PasswordHash", json!(argon2id("s3cret-Pa55", 7 * 1024, 5)))]);
     let plain = with(&[("Password", json!("s3cret-Pa55"))]);
     let from_elsewhere = LoginRequest {
         source_ip: Some("198.51.100.1".into()),
@@ -859,9 +861,21 @@ fn every_password_login_costs_one_argon2_check_whether_the_user_exists_or_not() 
     };
     let cases: [(&str, LoginRequest, Option<Map<String, Value>>); 5] = [
         ("unknown-user", password_login("bank1", "guess"), None),
-        ("wrong-password", password_login("bank1", "guess"), Some(hashed.clone())),
-        ("wrong-password", password_login("bank1", "guess"), Some(plain)),
-        ("no-password-configured", password_login("bank1", "guess"), Some(clean_user())),
+        (
+            "wrong-password",
+            password_login("bank1", "guess"),
+            Some(hashed.clone()),
+        ),
+        (
+            "wrong-password",
+            password_login("bank1", "guess"),
+            Some(plain),
+        ),
+        (
+            "no-password-configured",
+            password_login("bank1", "guess"),
+            Some(clean_user()),
+        ),
         ("source-ip-not-allowed", from_elsewhere, Some(hashed)),
     ];
     for (reason, request, secret) in cases {
@@ -869,7 +883,11 @@ fn every_password_login_costs_one_argon2_check_whether_the_user_exists_or_not() 
         let text = secret.as_ref().map(secret_string);
         let decision = decide(&request, text.as_deref(), &LoginPolicy::default(), today());
         assert_eq!(denied(decision), reason);
-        assert_eq!(verifications() - before, 1, "{reason}: one check, no more, no less");
+        assert_eq!(
+            verifications() - before,
+            1,
+            "{reason}: one check, no more, no less"
+        );
     }
     // A key login checks no password at all.
     let before = verifications();
@@ -903,7 +921,9 @@ fn a_mapping_pointing_outside_the_home_folder_denies_the_login() {
     let decision = decide_default(&key_login("bank1"), &secret);
     assert_eq!(
         decision.deny_reason(),
-        Some(&DenyReason::MalformedSecret(SecretProblem::TargetOutsideHome))
+        Some(&DenyReason::MalformedSecret(
+            SecretProblem::TargetOutsideHome
+        ))
     );
     let inside = json!([
         {"Entry": "/", "Target": "/bucket/groupA/bank1"},

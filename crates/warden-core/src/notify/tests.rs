@@ -368,8 +368,7 @@ fn no_key_text_or_password_appears_in_any_finding_notice_subject_or_body() {
     let today = date(2025, 11, 10);
     let password = "Correct-Horse-Battery-9";
     // An Argon2id hash (of "pw"): the only password form a clean user may store.
-    let hash =
-        "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
+    let hash = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
     let (_, ed25519_base64) = key_body("ed25519");
     let (_, rsa_base64) = key_body("rsa1024");
 

@@ -1,4 +1,4 @@
-use super::report::{FamilyRun, SummaryInput, summarise};
+use super::report::*;
 use super::*;
 use crate::notify::EmailKind;
 use serde_json::json;
@@ -432,7 +432,7 @@ fn an_addition_batch_skips_entries_already_there_and_splits_what_has_no_room() {
 
 #[test]
 fn recording_steps_keeps_the_version_and_count_the_next_write_needs() {
-    let mut work = ListWork::new(
+    let plan = ListPlan::new(
         &info("pl-a", "x-AUTOMATED_PREFIX", AddressFamily::V4, 3),
         2,
         vec![
@@ -440,16 +440,96 @@ fn recording_steps_keeps_the_version_and_count_the_next_write_needs() {
             Step::Add(vec![new("1.1.1.1/32"), new("2.2.2.2/32")]),
         ],
     );
+    let mut work = ListWork::of_plan(&plan);
     assert_eq!(work.free(), 1);
+    assert_eq!((work.remove_steps, work.add_steps), (1, 1));
+    assert_eq!(work.next, NextStep::Remove);
 
-    work.removed_batch(vec![net("9.9.9.9/32")], 4);
-    assert_eq!((work.version, work.entries, work.pending.len()), (4, 1, 1));
+    work.removed_batch(&[net("9.9.9.9/32")], 4);
+    assert_eq!((work.version, work.entries, work.done), (4, 1, 1));
+    assert_eq!(work.next, NextStep::Add);
 
-    work.added_batch(vec![new("1.1.1.1/32")], vec![new("2.2.2.2/32")], Some(5));
+    work.added_batch(&[new("1.1.1.1/32")], 1, Some(5));
     assert_eq!((work.version, work.entries), (5, 2));
-    assert!(work.pending.is_empty());
-    assert_eq!(work.added, [net("1.1.1.1/32")]);
-    assert_eq!(work.not_added, [new("2.2.2.2/32")]);
+    assert_eq!(work.next, NextStep::Done);
+    assert_eq!(work.steps_not_done(), 0);
+    assert_eq!((work.added, work.not_added, work.removed), (1, 1, 1));
+    assert_eq!(work.first_added, [net("1.1.1.1/32")]);
+}
+
+#[test]
+fn the_state_of_a_list_names_only_its_first_few_cidrs() {
+    let batch: Vec<NewEntry> = (0..100).map(|i| new(&format!("10.0.0.{i}/32"))).collect();
+    let plan = ListPlan::new(
+        &info("pl-a", "x-AUTOMATED_PREFIX", AddressFamily::V4, 1000),
+        0,
+        vec![Step::Add(batch.clone()), Step::Add(batch.clone())],
+    );
+    let mut work = ListWork::of_plan(&plan);
+
+    work.added_batch(&batch, 0, Some(2));
+    work.added_batch(&batch, 0, Some(3));
+
+    assert_eq!(work.added, 200);
+    assert_eq!(work.first_added.len(), FIRST_SHOWN);
+    let size = serde_json::to_vec(&work).unwrap().len();
+    assert!(size < 600, "{size} bytes for a list that took 200 entries");
+}
+
+#[test]
+fn a_list_state_reads_as_the_state_machine_expects() {
+    let plan = ListPlan::new(
+        &info("pl-a", "x-AUTOMATED_PREFIX", AddressFamily::V4, 3),
+        0,
+        vec![Step::Add(vec![new("1.1.1.1/32")])],
+    );
+    let value = serde_json::to_value(ListWork::of_plan(&plan)).unwrap();
+    assert_eq!(
+        value,
+        json!({"id": "pl-a", "name": "x-AUTOMATED_PREFIX", "maxEntries": 3, "version": 3,
+               "entries": 0, "removeSteps": 0, "addSteps": 1, "done": 0, "next": "add",
+               "added": 0, "removed": 0, "notAdded": 0, "reads": 0, "writes": 0})
+    );
+}
+
+#[test]
+fn step_files_live_under_the_run_by_family_list_and_number() {
+    let run = crate::work::Run {
+        state_machine: "prefix-list-sync".into(),
+        execution: "weekly".into(),
+    };
+    assert_eq!(
+        files::step(&run, AddressFamily::V6, "pl-0abc", 3),
+        "runs/prefix-list-sync/weekly/steps/IPv6/pl-0abc/000003.json"
+    );
+    assert_eq!(
+        files::outcome(&run, AddressFamily::V4, "pl-../x", 0),
+        "runs/prefix-list-sync/weekly/done/IPv4/pl-.._x/000000.json"
+    );
+    assert_eq!(
+        files::desired(&run, AddressFamily::V4),
+        "runs/prefix-list-sync/weekly/desired-IPv4.json"
+    );
+}
+
+#[test]
+fn the_desired_cidrs_survive_the_trip_through_the_work_bucket() {
+    let d = desired(&[
+        ("bank1", &["1.1.1.1/32", "2001:db8::/48"]),
+        ("bank2", &["1.1.1.1/32"]),
+    ]);
+
+    let v4 = d.entries(AddressFamily::V4);
+    let back = Desired::from_entries(&v4);
+
+    assert_eq!(v4.len(), 1);
+    assert_eq!(v4[0].users, ["bank1", "bank2"]);
+    assert_eq!(back.count(AddressFamily::V4), 1);
+    assert_eq!(back.count(AddressFamily::V6), 0);
+    assert_eq!(
+        back.users_of(&net("1.1.1.1/32")),
+        d.users_of(&net("1.1.1.1/32"))
+    );
 }
 
 #[test]
@@ -468,33 +548,72 @@ fn steps_serialise_as_the_state_machine_reads_them() {
 
 // ---- the report -----------------------------------------------------------------------------
 
-fn run_with(plan: Plan) -> FamilyRun {
-    let mut run = FamilyRun::new(AddressFamily::V4);
-    run.super_admins = vec!["root@ops.example.com".into()];
-    run.plan = plan;
-    run
+const FULL: &str = "s3://work/runs/prefix-list-sync/x/summary.json";
+
+fn full() -> crate::work::WorkFile {
+    crate::work::WorkFile {
+        bucket: "work".into(),
+        key: "runs/prefix-list-sync/x/summary.json".into(),
+    }
+}
+
+fn users_read() -> UsersRead {
+    UsersRead {
+        super_admins: vec!["root@ops.example.com".into()],
+        ..UsersRead::default()
+    }
+}
+
+/// A family's run as the state leaves it, with the plan record the summary reads beside it.
+fn input_with(p: &Plan) -> SummaryInput {
+    SummaryInput {
+        users: Some(users_read()),
+        families: vec![
+            FamilyRun::planned(AddressFamily::V4, p, 0),
+            FamilyRun::new(AddressFamily::V6),
+        ],
+        plans: vec![PlanRecord::of(AddressFamily::V4, p)],
+        ..SummaryInput::default()
+    }
+}
+
+fn report_of(input: &SummaryInput) -> SyncReport {
+    let summary = summarise(input);
+    report(&summary, &full(), &users_read().super_admins)
 }
 
 #[test]
 fn a_run_in_sync_sends_no_email_and_lists_what_changed_per_list() {
     let lists = [list("pl-a", 10, &[])];
     let d = desired(&[("bank1", &["1.1.1.1/32"])]);
-    let mut p = plan(&lists, &d);
-    let work = &mut p.lists[0];
-    let Some(Step::Add(batch)) = work.pending.first().cloned() else {
+    let p = plan(&lists, &d);
+    let mut input = input_with(&p);
+    let work = &mut input.families[0].lists[0];
+    let Some(Step::Add(batch)) = p.lists[0].pending.first().cloned() else {
         unreachable!()
     };
     work.writes += 1;
-    work.added_batch(batch, Vec::new(), Some(4));
-
-    let report = summarise(&SummaryInput {
-        families: vec![run_with(p), FamilyRun::new(AddressFamily::V6)],
+    work.added_batch(&batch, 0, Some(4));
+    input.outcomes.push(StepOutcome {
+        family: AddressFamily::V4,
+        list: "pl-a".into(),
+        step: 0,
+        removed: vec![],
+        added: batch.iter().map(|e| e.cidr).collect(),
+        not_added: vec![],
+        version: Some(4),
     });
 
-    assert!(report.summary.in_sync, "{:?}", report.summary.problems);
+    let summary = summarise(&input);
+    let report = report(&summary, &full(), &users_read().super_admins);
+
+    assert!(summary.in_sync, "{:?}", summary.problems);
     assert!(report.emails.is_empty());
-    assert_eq!(report.summary.lists[0].added, [net("1.1.1.1/32")]);
-    assert_eq!(report.summary.ec2_calls.writes, 1);
+    assert_eq!(summary.lists[0].added, [net("1.1.1.1/32")]);
+    assert_eq!(summary.ec2_calls.writes, 1);
+    assert_eq!(report.summary.lists[0].added, 1);
+    assert_eq!(report.summary.lists[0].first_added, [net("1.1.1.1/32")]);
+    assert_eq!(report.summary.full_summary, FULL);
 }
 
 #[test]
@@ -502,17 +621,22 @@ fn overflow_is_a_problem_the_super_admins_are_told_about() {
     let lists = [list("pl-a", 1, &[("1.1.1.1/32", "a")])];
     let d = desired(&[("a", &["1.1.1.1/32"]), ("bank2", &["5.5.5.5/32"])]);
 
-    let report = summarise(&SummaryInput {
-        families: vec![run_with(plan(&lists, &d))],
-    });
+    let input = input_with(&plan(&lists, &d));
+    let summary = summarise(&input);
+    let report = report_of(&input);
 
-    assert!(!report.summary.in_sync);
-    assert_eq!(report.summary.overflow[0].cidr, net("5.5.5.5/32"));
+    assert!(!summary.in_sync);
+    assert_eq!(summary.overflow[0].cidr, net("5.5.5.5/32"));
+    assert_eq!(report.summary.overflow, 1);
     assert_eq!(report.emails.len(), 1);
     let email = &report.emails[0];
     assert_eq!(email.kind, EmailKind::PrefixLists);
     assert_eq!(email.to, ["root@ops.example.com"]);
     assert!(email.body.contains("5.5.5.5/32 (bank2)"), "{}", email.body);
+    assert!(
+        email.body.contains(FULL),
+        "the email points to the full summary"
+    );
     assert!(email.subject.contains("1 problem"));
 }
 
@@ -524,9 +648,7 @@ fn a_refused_run_tells_the_super_admins_how_to_go_ahead() {
         &[("1.1.1.1/32", "a"), ("2.2.2.2/32", "b")],
     )];
 
-    let report = summarise(&SummaryInput {
-        families: vec![run_with(plan(&lists, &Desired::default()))],
-    });
+    let report = report_of(&input_with(&plan(&lists, &Desired::default())));
 
     let body = &report.emails[0].body;
     assert!(body.contains("would remove 2 of 2 entries"), "{body}");
@@ -537,62 +659,98 @@ fn a_refused_run_tells_the_super_admins_how_to_go_ahead() {
 fn a_failed_list_and_a_failed_plan_are_problems_with_their_causes() {
     let lists = [list("pl-a", 10, &[])];
     let d = desired(&[("bank1", &["1.1.1.1/32"])]);
-    let mut p = plan(&lists, &d);
-    p.lists[0].failure = Some(StepFailure {
+    let mut input = input_with(&plan(&lists, &d));
+    input.families[0].lists[0].failure = Some(StepFailure {
         error: "PrefixListBusy".into(),
         cause: json!({"errorType": "PrefixListBusy", "errorMessage": "pl-a is modify-in-progress"})
             .to_string(),
     });
-    let mut v6 = FamilyRun::new(AddressFamily::V6);
-    v6.failure = Some(StepFailure {
+    input.families[1].failure = Some(StepFailure {
         error: "Ec2Unavailable".into(),
         cause: "boom\nBcc: x@evil.test".into(),
     });
 
-    let report = summarise(&SummaryInput {
-        families: vec![run_with(p), v6],
-    });
+    let summary = summarise(&input);
 
-    let problems = &report.summary.problems;
+    let problems = &summary.problems;
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems[0].contains("1 step not done"), "{}", problems[0]);
     assert!(problems[0].contains("pl-a is modify-in-progress"));
     assert!(problems[1].starts_with("the IPv6 lists were not synced"));
     assert!(!problems[1].contains('\n'), "causes are kept on one line");
-    assert_eq!(report.summary.lists[0].steps_not_done, 1);
+    assert_eq!(summary.lists[0].steps_not_done, 1);
+}
+
+#[test]
+fn secrets_that_could_not_be_read_at_all_leave_both_families_unsynced() {
+    let input = SummaryInput {
+        failure: Some(StepFailure {
+            error: "SecretsAccessDenied".into(),
+            cause: "not allowed".into(),
+        }),
+        ..SummaryInput::default()
+    };
+
+    let summary = summarise(&input);
+
+    assert!(!summary.in_sync);
+    assert!(summary.problems[0].starts_with("the IPv4 and IPv6 lists were not synced"));
+    assert!(summary.problems[0].contains("not allowed"));
+}
+
+#[test]
+fn unreadable_secrets_are_named_once_for_both_families() {
+    let input = SummaryInput {
+        users: Some(UsersRead {
+            unreadable: (0..70)
+                .map(|i| format!("user{i:02} (DecryptionFailure)"))
+                .collect(),
+            ..users_read()
+        }),
+        families: vec![
+            FamilyRun::new(AddressFamily::V4),
+            FamilyRun::new(AddressFamily::V6),
+        ],
+        ..SummaryInput::default()
+    };
+
+    let summary = summarise(&input);
+
+    assert_eq!(summary.problems.len(), 1, "{:?}", summary.problems);
+    assert!(summary.problems[0].contains("the secrets of 70 users could not be read"));
+    assert!(summary.problems[0].contains("user49 (DecryptionFailure) and 20 more"));
 }
 
 #[test]
 fn an_ignored_change_is_in_sync_with_a_note() {
-    let mut run = FamilyRun::new(AddressFamily::V4);
-    run.ignored = Some(StepFailure {
-        error: "NotAnSftpUser".into(),
-        cause: "prod/db is not an SFTP user secret; nothing to check".into(),
-    });
+    let input = SummaryInput {
+        ignored: Some(StepFailure {
+            error: "NotAnSftpUser".into(),
+            cause: "prod/db is not an SFTP user secret; nothing to check".into(),
+        }),
+        ..SummaryInput::default()
+    };
 
-    let report = summarise(&SummaryInput {
-        families: vec![run],
-    });
+    let summary = summarise(&input);
 
-    assert!(report.summary.in_sync);
-    assert!(report.summary.notes[0].contains("not an SFTP user"));
+    assert!(summary.in_sync);
+    assert!(summary.notes[0].contains("not an SFTP user"));
+    assert_eq!(summary.ec2_calls, Calls::default());
 }
 
 #[test]
 fn problems_nobody_can_be_told_about_say_so() {
     let lists = [list("pl-a", 0, &[])];
     let d = desired(&[("a", &["1.1.1.1/32"])]);
-    let mut run = run_with(plan(&lists, &d));
-    run.super_admins.clear();
+    let mut input = input_with(&plan(&lists, &d));
+    input.users = Some(UsersRead::default());
 
-    let report = summarise(&SummaryInput {
-        families: vec![run],
-    });
+    let summary = summarise(&input);
+    let report = report(&summary, &full(), &[]);
 
     assert!(report.emails.is_empty());
     assert!(
-        report
-            .summary
+        summary
             .problems
             .last()
             .unwrap()
@@ -604,10 +762,73 @@ fn problems_nobody_can_be_told_about_say_so() {
 fn a_family_run_reads_the_state_machines_catch_output() {
     let run: FamilyRun = serde_json::from_value(json!({
         "family": "IPv6",
-        "failure": {"Error": "SecretsUnavailable", "Cause": "x"}
+        "failure": {"Error": "Ec2Unavailable", "Cause": "x"}
     }))
     .unwrap();
     assert_eq!(run.family, AddressFamily::V6);
-    assert_eq!(run.failure.unwrap().error, "SecretsUnavailable");
-    assert!(run.plan.lists.is_empty());
+    assert_eq!(run.failure.unwrap().error, "Ec2Unavailable");
+    assert!(run.lists.is_empty());
+}
+
+/// The worst a run can produce: 100 lists (the Region quota) with 255-character names, each
+/// with thousands of changes, 10,000 overflowing CIDRs with long usernames, every list failed.
+#[test]
+fn the_bounded_summary_of_the_largest_run_fits_a_fail_cause_and_so_does_its_email() {
+    let long = "n".repeat(255);
+    let cidrs: Vec<IpNet> = (0..2_000u32)
+        .map(|i| {
+            IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::from(
+                0x2001_0db8_u128 << 96 | u128::from(i),
+            )))
+        })
+        .collect();
+    let summary = SyncSummary {
+        trigger: Some(crate::trigger::Trigger::SecretChange),
+        event: Some("e".repeat(10_000)),
+        in_sync: false,
+        lists: (0..100)
+            .map(|i| ListOutcome {
+                family: AddressFamily::V6,
+                id: format!("pl-{i:017x}"),
+                name: long.clone(),
+                entries: 1000,
+                max_entries: 1000,
+                added: cidrs.clone(),
+                removed: cidrs.clone(),
+                not_added: cidrs.clone(),
+                steps_not_done: 10,
+                error: Some("x".repeat(1_000)),
+            })
+            .collect(),
+        overflow: (0..10_000u32)
+            .map(|i| OverflowOutcome {
+                family: AddressFamily::V4,
+                cidr: IpNet::from(std::net::IpAddr::from(std::net::Ipv4Addr::from(i))),
+                users: vec!["u".repeat(100); 50],
+            })
+            .collect(),
+        ec2_calls: Calls::default(),
+        secret_reads: 2_500,
+        users_read: 50_000,
+        problems: vec!["p".repeat(5_000); 300],
+        notes: vec!["n".repeat(5_000); 300],
+    };
+    let admins: Vec<String> = (0..1_000)
+        .map(|i| format!("admin{i}@example.com"))
+        .collect();
+
+    let report = report(&summary, &full(), &admins);
+
+    let size = report.summary.size();
+    assert!(size <= MAX_BOUNDED_BYTES, "{size} bytes");
+    assert!(!report.summary.lists.is_empty(), "some lists still named");
+    assert_eq!(report.summary.lists_total, 100);
+    assert_eq!(report.summary.overflow, 10_000);
+    assert_eq!(report.summary.problems_total, 300);
+    assert!(report.emails.len() <= 4);
+    let state = serde_json::to_vec(&report).unwrap().len();
+    assert!(
+        state < 128 * 1024,
+        "{state} bytes of state after the summary"
+    );
 }

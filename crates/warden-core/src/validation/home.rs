@@ -45,7 +45,10 @@ pub(super) fn home_directory(check: &Check, findings: &mut Findings) {
         .filter(|m| folder::check(&m.target).is_ok())
         .map(|m| folder::normalise(&m.target));
     if let Some(home) = &home {
-        let role_arn = check.secret.text(SecretKey::Role).unwrap_or("arn:aws:iam::0:role/x");
+        let role_arn = check
+            .secret
+            .text(SecretKey::Role)
+            .unwrap_or("arn:aws:iam::0:role/x");
         if crate::login::session_policy(home, role_arn, &[]).is_err() {
             findings.push(
                 Code::HomeDirectoryPolicyTooLong,

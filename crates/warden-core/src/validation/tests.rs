@@ -682,7 +682,11 @@ fn an_extra_mapping_into_a_neighbours_folder_in_the_same_group_is_a_finding() {
     ]);
     let report = validate(&clean_user_with("HomeDirectoryDetails", details));
     let findings = assert_codes(&report, &["home-directory-target-outside-home"]);
-    assert!(findings[0].detail.starts_with("HomeDirectoryDetails mapping #2"));
+    assert!(
+        findings[0]
+            .detail
+            .starts_with("HomeDirectoryDetails mapping #2")
+    );
 }
 
 #[test]
