@@ -84,7 +84,7 @@ pub const FUNCTIONS: &[Function] = &[
         errors: &[
             SECRETS_ERRORS,
             WORK_ERRORS,
-            &[NotAnSftpUser, UnsupportedInput],
+            &[NotAnSftpUser, NotTheCurrentValue, UnsupportedInput],
         ],
     },
     Function {

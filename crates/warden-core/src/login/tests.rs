@@ -859,8 +859,12 @@ fn every_password_login_costs_one_argon2_check_whether_the_user_exists_or_not() 
         source_ip: Some("198.51.100.1".into()),
         ..password_login("bank1", "guess")
     };
-    let cases: [(&str, LoginRequest, Option<Map<String, Value>>); 5] = [
-        ("unknown-user", password_login("bank1", "guess"), None),
+    let cases = [
+        (
+            "unknown-user",
+            password_login("bank1", "guess"),
+            None::<Map<String, Value>>,
+        ),
         (
             "wrong-password",
             password_login("bank1", "guess"),
