@@ -5,8 +5,13 @@
 * every state machine's DefinitionSubstitutions are exactly the ${...} placeholders of its ASL file,
   each naming the function whose binary the placeholder names (or the work bucket), and every ASL
   file is deployed;
+* a state machine with a Distributed Map may start, follow and stop its own executions;
 * the CloudTrail event pattern, evaluated with moto's EventBridge matcher, matches the sample
-  change events in test-events/ and none of the others.
+  change events in test-events/ and none of the others;
+* the identity provider can be reached only as intended: IAM-authorised API with a resource policy
+  that lets the invocation role alone call it, a role Transfer can assume only for this account's
+  (or one named) server, a direct-invoke permission scoped to the server's ARN, and session
+  policies without ACL changes or version deletes by default.
 
 Uses cfn-lint's YAML loader (it understands !Ref and friends) and moto's EventPattern, both from the
 project virtualenv. Exits non-zero with one line per problem.
@@ -58,6 +63,100 @@ def resolve(node, template):
     if isinstance(node, list):
         return [resolve(v, template) for v in node]
     return node
+
+
+def principal(statement, kind):
+    value = statement.get("Principal")
+    return value.get(kind) if isinstance(value, dict) else None
+
+
+def statements(policy):
+    return policy.get("Statement", []) if isinstance(policy, dict) else []
+
+
+def check_identity_provider(template, network):
+    """Findings 5, 6 and 9 of the identity provider's review, held against the templates."""
+    problems = []
+    resources = template["Resources"]
+    api = resources["IdentityProviderApi"]["Properties"]
+    auth = api.get("Auth", {})
+    # 6: IAM authorisation and a resource policy: allow the invocation role, deny everyone else.
+    if auth.get("DefaultAuthorizer") != "AWS_IAM":
+        problems.append("IdentityProviderApi: DefaultAuthorizer must be AWS_IAM")
+    custom = auth.get("ResourcePolicy", {}).get("CustomStatements", [])
+    role_arn = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-idp-invocation"}
+    allows = [s for s in custom if s.get("Effect") == "Allow" and principal(s, "AWS") == role_arn]
+    denies = [
+        s
+        for s in custom
+        if s.get("Effect") == "Deny"
+        and s.get("Principal") == "*"
+        and s.get("Condition", {}).get("StringNotEquals", {}).get("aws:PrincipalArn") == role_arn
+    ]
+    if not allows or not denies:
+        problems.append("IdentityProviderApi: the resource policy must allow the invocation role and deny every other principal")
+    role = resources["IdentityProviderInvocationRole"]["Properties"]
+    if role.get("RoleName") != {"Fn::Sub": "${AWS::StackName}-idp-invocation"}:
+        problems.append("IdentityProviderInvocationRole: its name must be the one the API's resource policy names")
+    # 5: the role's trust names the server (or this account's servers) by aws:SourceArn.
+    trust = statements(role.get("AssumeRolePolicyDocument"))
+    if not any(
+        principal(t, "Service") == "transfer.amazonaws.com"
+        and "aws:SourceArn" in t.get("Condition", {}).get("ArnLike", {})
+        and "aws:SourceAccount" in t.get("Condition", {}).get("StringEquals", {})
+        for t in trust
+    ):
+        problems.append("IdentityProviderInvocationRole: Transfer's trust must carry aws:SourceAccount and aws:SourceArn")
+    # 5: no permission lets any Transfer server of the account invoke the function directly.
+    for doc, name in [(template, "template.yaml"), (network, "network.yaml")]:
+        for logical, res in doc["Resources"].items():
+            props = res.get("Properties", {})
+            if res.get("Type") == "AWS::Lambda::Permission" and props.get("Principal") == "transfer.amazonaws.com":
+                if props.get("SourceArn") != {"Fn::GetAtt": ["TransferServer", "Arn"]}:
+                    problems.append(f"{name} {logical}: Transfer's permission must be scoped to the server's ARN")
+    permissions = [
+        r for r in network["Resources"].values()
+        if r.get("Type") == "AWS::Lambda::Permission" and r.get("Properties", {}).get("Principal") == "transfer.amazonaws.com"
+    ]
+    if len(permissions) != 1:
+        problems.append("network.yaml: expected one Lambda permission for the Transfer server")
+    variables = resources["IdentityProviderFunction"]["Properties"]["Environment"]["Variables"]
+    if variables.get("ALLOWED_SERVER_IDS") != {"Ref": "TransferServerId"}:
+        problems.append("IdentityProviderFunction: ALLOWED_SERVER_IDS must be the TransferServerId parameter")
+    # 9: no ACL changes or version deletes unless an operator asks for them.
+    if template["Parameters"]["SessionPolicyExtraActions"].get("Default") != "":
+        problems.append("SessionPolicyExtraActions must default to none")
+    if variables.get("SESSION_POLICY_EXTRA_ACTIONS") != {"Ref": "SessionPolicyExtraActions"}:
+        problems.append("IdentityProviderFunction: SESSION_POLICY_EXTRA_ACTIONS must be the SessionPolicyExtraActions parameter")
+    return 9, problems
+
+
+def check_distributed_map_permissions(name, props):
+    """A Distributed Map starts its children as executions of its own state machine, then follows
+    and stops them: without these the run fails at the Map on AWS (moto does not check)."""
+    own = props["Name"]["Fn::Sub"] if isinstance(props.get("Name"), dict) else None
+    granted = {}
+    for policy in props.get("Policies", []):
+        for statement in statements(policy):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement.get("Action")
+            actions = actions if isinstance(actions, list) else [actions]
+            resource = statement.get("Resource")
+            text = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+            for action in actions:
+                granted.setdefault(action, set()).add(text)
+    problems = []
+    machine_name = own.split(":stateMachine:")[-1] if own and ":stateMachine:" in own else own
+    wanted = {
+        "states:StartExecution": f":stateMachine:{machine_name}",
+        "states:DescribeExecution": f":execution:{machine_name}/*",
+        "states:StopExecution": f":execution:{machine_name}/*",
+    }
+    for action, suffix in wanted.items():
+        if not any(isinstance(r, str) and r.endswith(suffix) for r in granted.get(action, ())):
+            problems.append(f"{name}: its Distributed Map needs {action} on ...{suffix}")
+    return problems
 
 
 def main() -> int:
@@ -119,6 +218,9 @@ def main() -> int:
             checks += 1
             if binary is None or target != binaries[binary]:
                 problems.append(f"{name}: {key} should be !GetAtt {camel(key[:-3])}.Arn of a deployed function")
+        if '"DISTRIBUTED"' in asl_path.read_text():
+            checks += 1
+            problems.extend(check_distributed_map_permissions(name, props))
     for asl in sorted(p.name for p in (ROOT / "statemachines").glob("*.asl.json")):
         checks += 1
         if asl not in deployed_asl:
@@ -157,6 +259,10 @@ def main() -> int:
             if pattern.matches_event(event) != expected:
                 verb = "should match" if expected else "should not match"
                 problems.append(f"{rule_name}: pattern {verb} test-events/{sample}")
+
+    idp_checks, idp_problems = check_identity_provider(template, cfn_yaml.load(str(ROOT / "network.yaml")))
+    checks += idp_checks
+    problems.extend(idp_problems)
 
     for problem in problems:
         print(f"check_templates: {problem}")

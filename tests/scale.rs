@@ -13,6 +13,8 @@ const USERS: usize = 1_500;
 
 /// What the state of any run may carry at most; the quota is 256 KiB.
 const PAYLOAD_BOUND: usize = 64 * 1024;
+/// What the history of any run may hold at most, waiting included; the quota is 25,000 events.
+const HISTORY_BOUND: usize = 500;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_weekly_audit_of_1500_users_sends_every_notice_and_digest_inside_the_quotas()
@@ -78,6 +80,7 @@ async fn a_burst_of_200_changes_starts_a_handful_of_runs_that_all_succeed() -> R
     for run in &runs {
         assert_eq!(run.status, "SUCCEEDED", "{run:?}");
         assert!(run.largest_payload < PAYLOAD_BOUND, "{run:?}");
+        assert!(run.history_events < HISTORY_BOUND, "{run:?}");
     }
     Ok(())
 }

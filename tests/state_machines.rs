@@ -108,15 +108,19 @@ fn problems_in(text: &str, machine: &Value) -> Vec<String> {
         if !state_name.contains(' ') || !state_name.starts_with(char::is_uppercase) {
             problems.push(format!("state {state_name:?} should read as a sentence"));
         }
+        let distributed = state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED";
         if state["ItemReader"].is_object() {
-            // A Distributed Map: its results must never come back into the state (256 KiB,
-            // uncatchable), and moto's engine needs a bound on its workers.
+            // Items read from the work bucket are too many for the state: their results must
+            // never come back into it (256 KiB, uncatchable).
             let discarded = state.get("ResultPath").is_some_and(Value::is_null);
             if !state["ResultWriter"].is_object() && !discarded {
                 problems.push(format!(
                     "{state_name}: a Distributed Map needs a ResultWriter or ResultPath null"
                 ));
             }
+        }
+        if state["ItemReader"].is_object() || distributed {
+            // A Distributed Map: moto's engine needs a bound on its workers.
             if state["MaxConcurrency"].as_u64().is_none_or(|c| c == 0) {
                 problems.push(format!(
                     "{state_name}: a Distributed Map needs a MaxConcurrency"
@@ -365,5 +369,34 @@ fn the_rules_catch_a_task_without_retry_or_catch() {
         problems
             .iter()
             .any(|p| p.contains("Do one thing: no Catch"))
+    );
+}
+
+#[test]
+fn a_distributed_map_over_the_state_s_items_still_needs_a_bound_on_its_children() {
+    let machine: Value = serde_json::json!({
+        "StartAt": "Do each thing",
+        "States": {
+            "Do each thing": {
+                "Type": "Map", "End": true,
+                "ItemsPath": "$.things",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Do this thing",
+                    "States": {"Do this thing": {"Type": "Succeed"}}
+                }
+            }
+        }
+    });
+    let problems = problems_in(&machine.to_string(), &machine);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("needs a MaxConcurrency")),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.contains("ResultWriter")),
+        "items from the state may come back into it: {problems:?}"
     );
 }

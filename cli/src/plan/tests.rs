@@ -11,7 +11,7 @@ const ANZ_KEY: &str =
 const NAB_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOJSODi2MsdqdkZqrXwEdtGw/SxiFijoKNsJa2Cmpdwx";
 const HASH: &str =
-    "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHRzYWx0$u6+ZeadSAoHmLPnrhAtsIWyy7AO6oEfGF6xJ6Ek8JXE";
+    "$argon2id$v=19$m=7168,t=5,p=1$c2FsdHNhbHRzYWx0$Cgzdh0MyXskKQfHYReiHY0J7b1s5tvwQ4JC17cSgvjg";
 const HEADER: &str = "Sno,Username,SourceSystemName,Email,DestinationDirectory,GroupAdmin,IP,IPv6,SSHKey 1,SSHKey 2,SSHKey 3,SSHKey 4";
 
 fn today() -> NaiveDate {

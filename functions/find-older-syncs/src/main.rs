@@ -1,7 +1,8 @@
 //! Look for an older run of the prefix-list sync that is still running (DESIGN.md section 5:
 //! one sync at a time). One `ListExecutions` (status `RUNNING`, the sync's own state machine,
 //! one call per 1,000 running runs); the runs that started before this one are counted, and the
-//! state machine waits (`Wait` with `SecondsPath`, then asks again) while there are any. After
+//! state machine waits (`Wait` with `SecondsPath`, then asks again; each wait doubles, up to four
+//! times `SYNC_WAIT_SECONDS`) while there are any. After
 //! [`MAX_WAIT_ROUNDS`] checks the answer says to give up, and the run fails naming the older run.
 //!
 //! Nothing here sleeps: the waiting is the state machine's, which costs no Lambda time.

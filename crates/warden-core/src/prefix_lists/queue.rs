@@ -9,12 +9,29 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Seconds between two checks when `SYNC_WAIT_SECONDS` is unset: a full sync of 50,000 users
-/// takes a few minutes, so a check every 30 s costs a waiting run about 10 state transitions
-/// a minute.
+/// The first wait between two checks when `SYNC_WAIT_SECONDS` is unset. Each wait doubles,
+/// up to [`MAX_WAIT_FACTOR`] times this: 30, 60, 120, 120… s.
 pub const DEFAULT_SYNC_WAIT_SECONDS: u64 = 30;
-/// Checks before a run gives up: 60 × 30 s = 30 minutes, several full syncs' worth.
-pub const MAX_WAIT_ROUNDS: u32 = 60;
+/// The longest wait, in units of `SYNC_WAIT_SECONDS`: a run waiting behind a long full sync
+/// checks every two minutes (by default), not every 30 s.
+pub const MAX_WAIT_FACTOR: u64 = 4;
+/// Checks before a run gives up: 19 waits of 1 + 2 + 17 × 4 = 71 units of `SYNC_WAIT_SECONDS`
+/// (35.5 minutes by default), several full syncs of 50,000 users. Each check costs the waiting run 9 history
+/// events (Task 5, Choice 2, Wait 2), so waiting never adds more than 180 to its history.
+pub const MAX_WAIT_ROUNDS: u32 = 20;
+
+/// How long the state machine waits after check number `round` (1 for the first): the base,
+/// doubled each round up to [`MAX_WAIT_FACTOR`] times it.
+pub fn wait_after(round: u32, base_seconds: u64) -> u64 {
+    let doublings = round.saturating_sub(1).min(u64::BITS - 1);
+    let factor = (1u64 << doublings).min(MAX_WAIT_FACTOR);
+    base_seconds.saturating_mul(factor)
+}
+
+/// Seconds waited in all before check number `round`.
+pub fn waited_before(round: u32, base_seconds: u64) -> u64 {
+    (1..round).map(|r| wait_after(r, base_seconds)).sum()
+}
 
 /// A running execution of the sync state machine, as `ListExecutions` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +71,8 @@ pub struct OlderSyncs {
 /// The running executions that must finish before `me` may plan, oldest first. `me` is found in
 /// `running` by ARN and ordered by its listed start date; `my_start` only stands in when the
 /// listing does not hold it (it always does on Step Functions: the run is itself running).
+/// A Distributed Map's child executions (`…:execution:<state machine>/<map run>:<name>`) are
+/// part of a sync, not syncs: they are never waited for, should a listing include them.
 pub fn older_than<'a>(
     me: &str,
     my_start: DateTime<Utc>,
@@ -66,24 +85,33 @@ pub fn older_than<'a>(
         .unwrap_or((my_start.timestamp_millis(), my_name));
     let mut older: Vec<&RunningExecution> = running
         .iter()
-        .filter(|r| r.arn != me && r.key() < my_key)
+        .filter(|r| r.arn != me && !is_map_run_child(&r.arn) && r.key() < my_key)
         .collect();
     older.sort_by(|a, b| a.key().cmp(&b.key()));
     older
 }
 
-/// The answer for check number `round` (1 for the first) given the older runs found.
-pub fn older_syncs(round: u32, older: &[&RunningExecution], wait_seconds: u64) -> OlderSyncs {
+/// A child execution of a Distributed Map: its state machine part names the map run.
+fn is_map_run_child(arn: &str) -> bool {
+    arn.split_once(":execution:")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .is_some_and(|(machine, _)| machine.contains('/'))
+}
+
+/// The answer for check number `round` (1 for the first) given the older runs found;
+/// `base_seconds` is `SYNC_WAIT_SECONDS`.
+pub fn older_syncs(round: u32, older: &[&RunningExecution], base_seconds: u64) -> OlderSyncs {
     let oldest = older.first();
     let give_up = !older.is_empty() && round >= MAX_WAIT_ROUNDS;
     let message = match oldest {
         None => "no older sync is running".to_owned(),
         Some(oldest) if give_up => format!(
-            "the older sync {} (started {}) was still running after {round} checks {wait_seconds} s apart; \
+            "the older sync {} (started {}) was still running after {round} checks over {} s; \
              this run changed nothing, so it cannot undo a newer plan. The next change or the weekly run syncs the lists; \
              if {} is stuck, stop it",
             oldest.name,
             started(oldest),
+            waited_before(round, base_seconds),
             oldest.name
         ),
         Some(oldest) => format!(
@@ -98,7 +126,7 @@ pub fn older_syncs(round: u32, older: &[&RunningExecution], wait_seconds: u64) -
         older: older.len(),
         oldest: oldest.map(|o| o.name.clone()),
         round,
-        wait_seconds,
+        wait_seconds: wait_after(round, base_seconds),
         give_up,
         message,
     }
@@ -198,7 +226,7 @@ mod tests {
         let last = older_syncs(MAX_WAIT_ROUNDS, &older, 30);
 
         assert!(!waiting.give_up);
-        assert_eq!(waiting.wait_seconds, 30);
+        assert_eq!(waiting.wait_seconds, 120);
         assert!(
             waiting
                 .message
@@ -212,6 +240,37 @@ mod tests {
             "{}",
             last.message
         );
+        assert!(
+            last.message.contains("after 20 checks over 2130 s"),
+            "{}",
+            last.message
+        );
+    }
+
+    #[test]
+    fn waits_double_up_to_four_times_the_base_and_stay_bounded() {
+        let waits: Vec<u64> = (1..=6).map(|round| wait_after(round, 30)).collect();
+        assert_eq!(waits, [30, 60, 120, 120, 120, 120]);
+        assert_eq!(wait_after(u32::MAX, 30), 120, "no overflow however long");
+        assert_eq!(wait_after(1, 1), 1, "the local stack's 1 s");
+        // The whole wait before giving up: 19 waits, 1 + 2 + 17 x 4 = 71 units.
+        assert_eq!(waited_before(MAX_WAIT_ROUNDS, 30), 30 * (1 + 2 + 4 * 17));
+        assert!(
+            waited_before(MAX_WAIT_ROUNDS, 30) >= 30 * 60,
+            "half an hour at least"
+        );
+    }
+
+    #[test]
+    fn a_distributed_map_child_is_never_an_older_sync() {
+        let child = RunningExecution {
+            arn: "arn:aws:states:ap-southeast-2:123456789012:execution:prefix-list-sync/change-ipv4-lists:abc".into(),
+            name: "abc".into(),
+            started: at(100),
+        };
+        let all = [child, running("me", 200)];
+
+        assert!(older_than(&format!("{MACHINE}:me"), at(200), &all).is_empty());
     }
 
     #[test]
