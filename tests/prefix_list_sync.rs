@@ -512,8 +512,7 @@ async fn a_sync_started_while_an_older_one_runs_waits_for_it_and_the_lists_end_a
         "the lists hold what the newest secrets ask for"
     );
     println!(
-        "the newer run waited {waits} time(s) ({} checks of 1 s); both done in {:.1} s",
-        waits,
+        "the newer run waited {waits} time(s) (after 2 s, then doubling); both done in {:.1} s",
         begun.elapsed().as_secs_f64()
     );
     Ok(())

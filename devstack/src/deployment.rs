@@ -130,6 +130,7 @@ pub struct Execution {
     pub cause_json: Option<Value>,
     /// Names of the states entered, in order (Map iterations included).
     pub states: Vec<String>,
+    /// From the execution's start to its stop, as Step Functions reports them.
     pub elapsed: Duration,
 }
 
@@ -261,7 +262,15 @@ impl Deployment {
                     cause: d.cause().map(str::to_owned),
                     cause_json: d.cause().and_then(|c| serde_json::from_str(c).ok()),
                     states,
-                    elapsed: started.elapsed(),
+                    // The execution's own duration; only if Step Functions gave none, ours.
+                    elapsed: d
+                        .stop_date()
+                        .map(|stop| {
+                            let millis = stop.to_millis().unwrap_or_default()
+                                - d.start_date().to_millis().unwrap_or_default();
+                            Duration::from_millis(millis.max(0).unsigned_abs())
+                        })
+                        .unwrap_or_else(|| started.elapsed()),
                     arn: arn.to_owned(),
                 });
             }

@@ -2,6 +2,8 @@
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
+use aws_sdk_secretsmanager::operation::list_secrets::paginator::ListSecretsPaginator;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::{StreamExt, stream};
@@ -10,6 +12,9 @@ use warden_core::{ErrorName, Named};
 
 /// `BatchGetSecretValue` accepts at most this many ids per call.
 pub const BATCH_READ_LIMIT: usize = 20;
+/// Batches of usernames listed but not yet being read: the listing runs up to this far ahead
+/// (50 batches are 10 pages, about 1.5 s of `ListSecrets`).
+const LIST_AHEAD: usize = 50;
 
 /// The text of a secret. Its `Debug` never shows the value, so it cannot leak through a log line.
 #[derive(Clone, PartialEq, Eq)]
@@ -136,8 +141,19 @@ impl UserSecrets {
     /// Every username (secret name without the prefix), sorted; follows pagination.
     pub async fn list_usernames(&self) -> Result<Vec<String>, SecretsError> {
         let mut usernames = Vec::new();
-        let mut pages = self
-            .client
+        let mut pages = self.list_pages().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SecretsError::from_sdk("ListSecrets", e))?;
+            usernames.extend(self.usernames_in(&page));
+        }
+        usernames.sort();
+        usernames.dedup();
+        Ok(usernames)
+    }
+
+    /// `ListSecrets` of the secrets whose name matches the prefix, 100 a page.
+    fn list_pages(&self) -> ListSecretsPaginator {
+        self.client
             .list_secrets()
             .filters(
                 Filter::builder()
@@ -147,22 +163,20 @@ impl UserSecrets {
             )
             .max_results(100)
             .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| SecretsError::from_sdk("ListSecrets", e))?;
-            // The name filter matches more loosely than a prefix; keep exact prefix matches only.
-            usernames.extend(
-                page.secret_list()
-                    .iter()
-                    .filter_map(|s| s.name())
-                    .filter_map(|n| n.strip_prefix(self.prefix.as_str()))
-                    .filter(|u| !u.is_empty())
-                    .map(str::to_owned),
-            );
-        }
-        usernames.sort();
-        usernames.dedup();
-        Ok(usernames)
+    }
+
+    /// The usernames on one page. The name filter matches more loosely than a prefix: exact
+    /// prefix matches only.
+    fn usernames_in<'a>(
+        &'a self,
+        page: &'a ListSecretsOutput,
+    ) -> impl Iterator<Item = String> + 'a {
+        page.secret_list()
+            .iter()
+            .filter_map(|s| s.name())
+            .filter_map(|n| n.strip_prefix(self.prefix.as_str()))
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
     }
 
     /// Reads up to [`BATCH_READ_LIMIT`] users' secrets with `BatchGetSecretValue` (one call, more
@@ -230,27 +244,65 @@ impl UserSecrets {
         Ok(read)
     }
 
-    /// Reads many users' secrets: [`BATCH_READ_LIMIT`] per `BatchGetSecretValue` call, at most
-    /// `concurrency` calls at a time. A call Secrets Manager still throttles after the SDK's own
-    /// retries is retried again with `backoff` (in production [`crate::throttle_backoff`]); a batch that
-    /// fails all the same is returned as its error, next to its usernames, in input order.
-    pub async fn read_many(
+    /// [`Self::read_batch`], with a call Secrets Manager still throttles after the SDK's own
+    /// retries retried again with `backoff` (in production [`crate::throttle_backoff`]).
+    async fn read_batch_retrying(
         &self,
         usernames: &[String],
+        backoff: ExponentialBuilder,
+    ) -> Result<BatchRead, SecretsError> {
+        (|| self.read_batch(usernames))
+            .retry(backoff)
+            .when(|e| matches!(e, SecretsError::Throttled { .. }))
+            .await
+    }
+
+    /// Lists every user and reads their secrets ([`BATCH_READ_LIMIT`] per `BatchGetSecretValue`,
+    /// at most `concurrency` calls at a time; a call Secrets Manager still throttles after the
+    /// SDK's own retries is retried again with `backoff`, and a batch that fails all the same is
+    /// handed over as its error), the listing running ahead of the reading: the next `ListSecrets`
+    /// page is asked for while the last one's batches are read, so the whole takes about as
+    /// long as the longer of the two instead of their sum. `each` gets every batch as soon as it
+    /// is read, in listing order, so no more than `concurrency` batches of secret strings are
+    /// held at once. Returns how many users were listed; when the listing fails part-way, the
+    /// batches already listed are still read and handed to `each`, then the error is returned.
+    pub async fn read_every_user(
+        &self,
         concurrency: usize,
         backoff: ExponentialBuilder,
-    ) -> Vec<(Vec<String>, Result<BatchRead, SecretsError>)> {
-        let reads = usernames.chunks(BATCH_READ_LIMIT).map(|chunk| async move {
-            let read = (|| self.read_batch(chunk))
-                .retry(backoff)
-                .when(|e| matches!(e, SecretsError::Throttled { .. }))
-                .await;
-            (chunk.to_vec(), read)
-        });
-        stream::iter(reads)
+        mut each: impl FnMut(Vec<String>, Result<BatchRead, SecretsError>),
+    ) -> Result<usize, SecretsError> {
+        let (batches, mut listed) = tokio::sync::mpsc::channel::<Vec<String>>(LIST_AHEAD);
+        let list = async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut pages = self.list_pages().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| SecretsError::from_sdk("ListSecrets", e))?;
+                let fresh: Vec<String> = self
+                    .usernames_in(&page)
+                    .filter(|u| seen.insert(u.clone()))
+                    .collect();
+                for batch in fresh.chunks(BATCH_READ_LIMIT) {
+                    if batches.send(batch.to_vec()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(seen.len())
+        };
+        let listed = stream::poll_fn(|cx| listed.poll_recv(cx));
+        let read = listed
+            .map(|batch| async move {
+                let read = self.read_batch_retrying(&batch, backoff).await;
+                (batch, read)
+            })
             .buffered(concurrency.max(1))
-            .collect()
-            .await
+            .for_each(|(batch, read)| {
+                each(batch, read);
+                std::future::ready(())
+            });
+        let (users, ()) = tokio::join!(list, read);
+        users
     }
 
     /// Reads one user's secret with `GetSecretValue` (the identity provider's one call per

@@ -254,28 +254,20 @@ fn quick() -> ExponentialBuilder {
         .with_max_times(3)
 }
 
-#[tokio::test]
-async fn many_reads_take_twenty_users_a_call_and_keep_their_order() {
-    let rule = mock!(Client::batch_get_secret_value).then_compute_output(echo);
-    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
-
-    let reads = UserSecrets::new(client, "SFTP/")
-        .read_many(&names(45), 4, quick())
-        .await;
-
-    assert_eq!(rule.num_calls(), 3);
-    let sizes: Vec<usize> = reads.iter().map(|(users, _)| users.len()).collect();
-    assert_eq!(sizes, [20, 20, 5]);
-    let read: Vec<String> = reads
-        .into_iter()
-        .flat_map(|(_, read)| read.unwrap().secrets)
-        .map(|s| s.username)
-        .collect();
-    assert_eq!(read, names(45));
+/// A listing of one page holding `names`.
+fn one_page(names: Vec<String>) -> aws_smithy_mocks::Rule {
+    mock!(Client::list_secrets).then_output(move || {
+        let mut out = ListSecretsOutput::builder();
+        for name in &names {
+            out = out.secret_list(listed(&format!("SFTP/{name}")));
+        }
+        out.build()
+    })
 }
 
 #[tokio::test]
 async fn a_throttled_read_is_retried_with_backoff_until_it_goes_through() {
+    let listing = one_page(names(3));
     let rule = mock!(Client::batch_get_secret_value)
         .sequence()
         .error(throttled)
@@ -288,39 +280,170 @@ async fn a_throttled_read_is_retried_with_backoff_until_it_goes_through() {
                 .build()
         })
         .build();
-    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&rule], |c| {
-        c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-    });
+    let client = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&listing, &rule],
+        |c| { c.retry_config(aws_smithy_types::retry::RetryConfig::disabled()) }
+    );
 
-    let reads = UserSecrets::new(client, "SFTP/")
-        .read_many(&names(3), 1, quick())
-        .await;
+    let mut read = 0;
+    UserSecrets::new(client, "SFTP/")
+        .read_every_user(1, quick(), |_, batch| read += batch.unwrap().secrets.len())
+        .await
+        .unwrap();
 
     assert_eq!(rule.num_calls(), 3);
-    assert_eq!(reads[0].1.as_ref().unwrap().secrets.len(), 3);
+    assert_eq!(read, 3);
 }
 
 #[tokio::test]
 async fn a_read_throttled_past_its_retries_is_that_batchs_named_error_only() {
+    let listing = one_page(names(2));
     let rule = mock!(Client::batch_get_secret_value)
         .sequence()
         .error(throttled)
         .times(4)
         .build();
-    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&rule], |c| {
+    let client = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&listing, &rule],
+        |c| { c.retry_config(aws_smithy_types::retry::RetryConfig::disabled()) }
+    );
+
+    let mut failed = Vec::new();
+    UserSecrets::new(client, "SFTP/")
+        .read_every_user(1, quick(), |users, read| {
+            failed.push((users, read.unwrap_err().name()))
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(rule.num_calls(), 4, "one call and three retries");
+    assert_eq!(failed, [(names(2), ErrorName::SecretsThrottled)]);
+}
+
+/// A listing of `pages` pages of 100 users (`user0000`…), the last page ending the listing; with
+/// `fail_on`, asking for that page (0-based) is refused instead.
+fn pages_of_users(pages: usize, fail_on: Option<usize>) -> Vec<aws_smithy_mocks::Rule> {
+    (0..pages)
+        .map(|page| {
+            let rule = mock!(Client::list_secrets).match_requests(move |r| {
+                r.next_token().map(str::to_owned) == (page > 0).then(|| format!("page-{page}"))
+            });
+            if fail_on == Some(page) {
+                return rule.then_error(|| {
+                    ListSecretsError::generic(
+                        ErrorMetadata::builder()
+                            .code("InternalServiceError")
+                            .message("try later")
+                            .build(),
+                    )
+                });
+            }
+            rule.then_output(move || {
+                let mut out = ListSecretsOutput::builder();
+                for i in page * 100..(page + 1) * 100 {
+                    out = out.secret_list(listed(&format!("SFTP/user{i:04}")));
+                }
+                if page + 1 < pages {
+                    out = out.next_token(format!("page-{}", page + 1));
+                }
+                out.build()
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reading_every_user_reads_each_listed_user_once_twenty_a_call_in_listing_order() {
+    let listing = pages_of_users(3, None);
+    let reads = mock!(Client::batch_get_secret_value).then_compute_output(echo);
+    let mut rules: Vec<&aws_smithy_mocks::Rule> = listing.iter().collect();
+    rules.push(&reads);
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules);
+
+    let mut delivered = Vec::new();
+    let listed = UserSecrets::new(client, "SFTP/")
+        .read_every_user(4, quick(), |batch, read| {
+            assert!(batch.len() <= BATCH_READ_LIMIT);
+            let read = read.unwrap();
+            let names: Vec<String> = read.secrets.into_iter().map(|s| s.username).collect();
+            assert_eq!(names, batch, "each batch's secrets are its users'");
+            delivered.extend(names);
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(listed, 300);
+    let expected: Vec<String> = (0..300).map(|i| format!("user{i:04}")).collect();
+    assert_eq!(delivered, expected);
+    assert_eq!(listing.iter().map(|r| r.num_calls()).sum::<usize>(), 3);
+    assert_eq!(reads.num_calls(), 15, "300 users, 20 a call");
+}
+
+#[tokio::test]
+async fn a_user_listed_twice_is_read_once() {
+    let first = mock!(Client::list_secrets)
+        .match_requests(|r| r.next_token().is_none())
+        .then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(listed("SFTP/anz"))
+                .secret_list(listed("SFTP/bank1"))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(Client::list_secrets)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(listed("SFTP/bank1"))
+                .secret_list(listed("other/secret"))
+                .build()
+        });
+    let reads = mock!(Client::batch_get_secret_value).then_compute_output(echo);
+    let client = mock_client!(
+        aws_sdk_secretsmanager,
+        RuleMode::MatchAny,
+        [&first, &second, &reads]
+    );
+
+    let mut delivered = Vec::new();
+    let listed = UserSecrets::new(client, "SFTP/")
+        .read_every_user(4, quick(), |batch, _| delivered.extend(batch))
+        .await
+        .unwrap();
+
+    assert_eq!(listed, 2);
+    assert_eq!(delivered, ["anz", "bank1"]);
+}
+
+#[tokio::test]
+async fn a_listing_that_fails_part_way_still_hands_over_what_it_listed_then_its_error() {
+    let listing = pages_of_users(3, Some(1));
+    let reads = mock!(Client::batch_get_secret_value).then_compute_output(echo);
+    let mut rules: Vec<&aws_smithy_mocks::Rule> = listing.iter().collect();
+    rules.push(&reads);
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, rules, |c| {
         c.retry_config(aws_smithy_types::retry::RetryConfig::disabled())
     });
 
-    let reads = UserSecrets::new(client, "SFTP/")
-        .read_many(&names(2), 1, quick())
-        .await;
+    let mut delivered = 0;
+    let err = UserSecrets::new(client, "SFTP/")
+        .read_every_user(4, quick(), |batch, read| {
+            assert!(read.is_ok());
+            delivered += batch.len();
+        })
+        .await
+        .unwrap_err();
 
-    assert_eq!(rule.num_calls(), 4, "one call and three retries");
-    let (users, read) = &reads[0];
-    assert_eq!(users, &names(2));
+    assert_eq!(delivered, 100, "the first page's users were read");
+    assert_eq!(err.name(), ErrorName::SecretsUnavailable, "{err}");
     assert_eq!(
-        read.as_ref().unwrap_err().name(),
-        ErrorName::SecretsThrottled
+        listing[2].num_calls(),
+        0,
+        "nothing is listed past the failure"
     );
 }
 
