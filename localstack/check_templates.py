@@ -8,6 +8,10 @@
 * a state machine with a Distributed Map may start, follow and stop its own executions;
 * the CloudTrail event pattern, evaluated with moto's EventBridge matcher, matches the sample
   change events in test-events/ and none of the others;
+* every message goes through a configuration set with TLS required, reputation metrics, the
+  suppression list for bounces and complaints, and its events on the default bus; the rule for
+  those events matches the SES samples in test-events/ses/ (and no change event), and feeds
+  handle-email-events; bounce and complaint rates have alarms at SES's review thresholds;
 * the identity provider can be reached only as intended: IAM-authorised API with a resource policy
   that lets the invocation role alone call it, a role Transfer can assume only for this account's
   (or one named) server, a direct-invoke permission scoped to the server's ARN, and session
@@ -55,6 +59,9 @@ def resolve(node, template):
     if isinstance(node, dict):
         if set(node) == {"Ref"}:
             name = node["Ref"]
+            resource = template["Resources"].get(name, {})
+            if resource.get("Type") == "AWS::SES::ConfigurationSet":  # Ref gives its name
+                return resolve(resource["Properties"]["Name"], template)
             return PSEUDO.get(name) or template["Parameters"][name]["Default"]
         if set(node) == {"Fn::Sub"}:
             text = node["Fn::Sub"]
@@ -159,6 +166,84 @@ def check_distributed_map_permissions(name, props):
     return problems
 
 
+def check_email_deliverability(template):
+    """The configuration set, its events, the rule to handle-email-events and the alarms."""
+    problems, checks = [], 0
+    resources = template["Resources"]
+    sets = [n for n, r in resources.items() if r["Type"] == "AWS::SES::ConfigurationSet"]
+    checks += 1
+    if len(sets) != 1:
+        return checks, [f"expected one SES configuration set, found {sets}"]
+    name = sets[0]
+    props = resources[name]["Properties"]
+    expected = {
+        "TLS required": props.get("DeliveryOptions", {}).get("TlsPolicy") == "REQUIRE",
+        "reputation metrics on": props.get("ReputationOptions", {}).get("ReputationMetricsEnabled") is True,
+        "suppression of BOUNCE and COMPLAINT": sorted(props.get("SuppressionOptions", {}).get("SuppressedReasons", []))
+        == ["BOUNCE", "COMPLAINT"],
+    }
+    for what, ok in expected.items():
+        checks += 1
+        if not ok:
+            problems.append(f"{name}: needs {what}")
+    destinations = [
+        r["Properties"]["EventDestination"]
+        for r in resources.values()
+        if r["Type"] == "AWS::SES::ConfigurationSetEventDestination"
+        and r["Properties"].get("ConfigurationSetName") == {"Ref": name}
+    ]
+    wanted = {"BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE"}
+    checks += 1
+    if not any(
+        d.get("Enabled") and wanted <= set(d.get("MatchingEventTypes", []))
+        and "event-bus/default" in str(resolve(d.get("EventBridgeDestination", {}).get("EventBusArn"), template))
+        for d in destinations
+    ):
+        problems.append(f"{name}: needs an event destination to the default bus for {sorted(wanted)}")
+    send = resources["SendEmailFunction"]["Properties"]
+    checks += 1
+    if send.get("Environment", {}).get("Variables", {}).get("CONFIGURATION_SET") != {"Ref": name}:
+        problems.append("SendEmailFunction: CONFIGURATION_SET should be !Ref " + name)
+
+    rules = [
+        (n, r) for n, r in resources.items()
+        if r["Type"] == "AWS::Events::Rule" and "aws.ses" in r["Properties"].get("EventPattern", {}).get("source", [])
+    ]
+    checks += 1
+    if len(rules) != 1:
+        return checks, problems + [f"expected one EventBridge rule for SES events, found {len(rules)}"]
+    rule_name, rule = rules[0]
+    targets = [t["Arn"].get("Fn::GetAtt", [None])[0] for t in rule["Properties"].get("Targets", [])]
+    checks += 1
+    if targets != ["HandleEmailEventsFunction"]:
+        problems.append(f"{rule_name}: should target HandleEmailEventsFunction, targets {targets}")
+    pattern = EventPattern.load(json.dumps(resolve(json.loads(json.dumps(rule["Properties"]["EventPattern"])), template)))
+    samples = sorted((ROOT / "test-events" / "ses").glob("*.json"))
+    checks += 1
+    if len(samples) < 5:
+        problems.append("test-events/ses/ should hold the SES event samples (bounce, complaint, delay, reject…)")
+    for sample in samples:
+        checks += 1
+        if not pattern.matches_event(json.loads(sample.read_text())):
+            problems.append(f"{rule_name}: pattern should match test-events/ses/{sample.name}")
+    for sample in EXPECTED_MATCHES:
+        checks += 1
+        if pattern.matches_event(json.loads((ROOT / "test-events" / sample).read_text())):
+            problems.append(f"{rule_name}: pattern should not match test-events/{sample}")
+
+    alarms = {
+        r["Properties"].get("MetricName"): r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == "AWS/SES"
+    }
+    for metric, threshold in [("Reputation.BounceRate", 0.05), ("Reputation.ComplaintRate", 0.001)]:
+        checks += 1
+        alarm = alarms.get(metric)
+        if alarm is None or float(alarm.get("Threshold", -1)) != threshold or "AlarmActions" not in alarm:
+            problems.append(f"needs an alarm on {metric} above {threshold} with the alarm topic as its action")
+    return checks, problems
+
+
 def main() -> int:
     problems = []
     checks = 0
@@ -259,6 +344,10 @@ def main() -> int:
             if pattern.matches_event(event) != expected:
                 verb = "should match" if expected else "should not match"
                 problems.append(f"{rule_name}: pattern {verb} test-events/{sample}")
+
+    mail_checks, mail_problems = check_email_deliverability(template)
+    checks += mail_checks
+    problems.extend(mail_problems)
 
     idp_checks, idp_problems = check_identity_provider(template, cfn_yaml.load(str(ROOT / "network.yaml")))
     checks += idp_checks

@@ -13,6 +13,13 @@ It also stands in for the API Gateway (REST) in front of the identity provider: 
 `GET /servers/{serverId}/users/{username}/config` becomes an API Gateway proxy event for the
 `identity-provider` function, and the function's statusCode/headers/body become the HTTP answer.
 
+It also holds SES's account suppression list, which moto does not model: Put, Get, Delete and
+List of `/v2/email/suppression/addresses` are answered here, in memory, as SES v2 answers them
+(the functions' SES client points here through `AWS_ENDPOINT_URL_SESV2`). Every `SendEmail`
+passes on to moto; what moto accepted is kept whole (text and HTML parts, configuration set,
+tags) and served at `GET /_local/sent-emails`, with any recipient that was on the suppression
+list at that moment (moto keeps only one part of a message, and no set or tags).
+
 Standard library only; bound to loopback.
 """
 
@@ -21,6 +28,8 @@ import http.client
 import json
 import re
 import sys
+import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
@@ -31,6 +40,9 @@ ARN = re.compile(r"^arn:aws[\w-]*:lambda:[^:]*:\d*:function:(?P<name>[^:]+)(?::[
 IDP_CONFIG = re.compile(r"^/servers/(?P<server>[^/?]+)/users/(?P<user>[^/?]+)/config(?:\?(?P<query>.*))?$")
 IDP_RESOURCE = "/servers/{serverId}/users/{username}/config"
 IDP_FUNCTION = "identity-provider"
+SUPPRESSION = re.compile(r"^/v2/email/suppression/addresses(?:/(?P<address>[^/?]+))?/?(?:\?(?P<query>.*))?$")
+SEND_EMAIL = re.compile(r"^/v2/email/outbound-emails/?(?:\?.*)?$")
+SENT_EMAILS = "/_local/sent-emails"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 
 
@@ -40,10 +52,60 @@ def function_name(raw: str) -> str:
     return match.group("name") if match else name
 
 
+class Suppressions:
+    """SES's account suppression list, in memory: address (lower case) -> entry."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries = {}
+        self.sent = []
+
+    def put(self, address: str, reason: str):
+        with self.lock:
+            self.entries[address.lower()] = {
+                "EmailAddress": address,
+                "Reason": reason,
+                "LastUpdateTime": int(time.time()),
+            }
+
+    def get(self, address: str):
+        with self.lock:
+            return self.entries.get(address.lower())
+
+    def delete(self, address: str) -> bool:
+        with self.lock:
+            return self.entries.pop(address.lower(), None) is not None
+
+    def page(self, start: int, size: int):
+        with self.lock:
+            entries = sorted(self.entries.values(), key=lambda e: e["EmailAddress"].lower())
+        return entries[start:start + size], (start + size < len(entries))
+
+    def record_send(self, request: dict, message_id: str):
+        destination = request.get("Destination") or {}
+        recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key) or []]
+        simple = (request.get("Content") or {}).get("Simple") or {}
+        body = simple.get("Body") or {}
+        with self.lock:
+            self.sent.append({
+                "messageId": message_id,
+                "source": request.get("FromEmailAddress"),
+                "to": destination.get("ToAddresses") or [],
+                "cc": destination.get("CcAddresses") or [],
+                "subject": (simple.get("Subject") or {}).get("Data"),
+                "text": (body.get("Text") or {}).get("Data"),
+                "html": (body.get("Html") or {}).get("Data"),
+                "configurationSetName": request.get("ConfigurationSetName"),
+                "emailTags": {t.get("Name"): t.get("Value") for t in request.get("EmailTags") or []},
+                "suppressedRecipients": [a for a in recipients if a.lower() in self.entries],
+            })
+
+
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     moto = ("127.0.0.1", 5000)
     functions = ("127.0.0.1", 9000)
+    suppressions = Suppressions()
 
     def log_message(self, fmt, *args):  # one line per request, on stderr
         sys.stderr.write("proxy: " + (fmt % args) + "\n")
@@ -121,8 +183,64 @@ class Proxy(BaseHTTPRequestHandler):
             code, headers, body = 502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
         self._reply(code, headers, body)
 
+    def _json(self, status: int, document, error_type=None):
+        headers = [("Content-Type", "application/json")]
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+        self._reply(status, headers, json.dumps(document).encode())
+
+    def _suppression(self, match, body: bytes):
+        """SES v2's suppression-list operations, as the REST JSON protocol answers them."""
+        address = unquote(match.group("address") or "")
+        query = {k: v[-1] for k, v in parse_qs(match.group("query") or "").items()}
+        if self.command == "PUT" and not address:
+            request = json.loads(body or b"{}")
+            if request.get("Reason") not in ("BOUNCE", "COMPLAINT") or not request.get("EmailAddress"):
+                return self._json(400, {"message": "EmailAddress and Reason (BOUNCE or COMPLAINT) are required"}, "BadRequestException")
+            self.suppressions.put(request["EmailAddress"], request["Reason"])
+            return self._json(200, {})
+        if self.command == "GET" and address:
+            entry = self.suppressions.get(address)
+            if entry is None:
+                return self._json(404, {"message": f"Email address {address} does not exist on your suppression list."}, "NotFoundException")
+            return self._json(200, {"SuppressedDestination": dict(entry, Attributes={})})
+        if self.command == "DELETE" and address:
+            if not self.suppressions.delete(address):
+                return self._json(404, {"message": f"Email address {address} does not exist on your suppression list."}, "NotFoundException")
+            return self._json(200, {})
+        if self.command == "GET":
+            start = int(query.get("NextToken") or 0)
+            size = min(int(query.get("PageSize") or 1000), 1000)
+            entries, more = self.suppressions.page(start, size)
+            document = {"SuppressedDestinationSummaries": entries}
+            if more:
+                document["NextToken"] = str(start + size)
+            return self._json(200, document)
+        return self._json(400, {"message": f"{self.command} is not supported here"}, "BadRequestException")
+
+    def _send_email(self, body: bytes):
+        """Passes SendEmail on to moto and keeps what was sent when moto accepted it."""
+        try:
+            status, headers, data = self._forward(self.moto, self.path, body)
+        except OSError as err:
+            return self._reply(502, [("Content-Type", "text/plain")], f"proxy: {err}".encode())
+        if status == 200:
+            try:
+                self.suppressions.record_send(json.loads(body), json.loads(data).get("MessageId"))
+            except ValueError:
+                pass
+        self._reply(status, headers, data)
+
     def _handle(self):
         body = self._body()
+        suppression = SUPPRESSION.match(self.path)
+        if suppression:
+            return self._suppression(suppression, body)
+        if self.command == "GET" and self.path == SENT_EMAILS:
+            with self.suppressions.lock:
+                return self._json(200, list(self.suppressions.sent))
+        if self.command == "POST" and SEND_EMAIL.match(self.path):
+            return self._send_email(body)
         invoke = INVOKE.match(self.path) if self.command == "POST" else None
         idp = IDP_CONFIG.match(self.path) if self.command == "GET" else None
         try:

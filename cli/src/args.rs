@@ -58,6 +58,29 @@ pub enum Command {
     /// and errors.
     #[command(after_help = AFTER_HELP)]
     Runs(RunsArgs),
+    /// SES's suppression list as it concerns the SFTP users: which of their addresses bounced or
+    /// complained, and taking an address off the list once its secret is fixed.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// The suppressed addresses that belong to users or admins: who holds each, why (BOUNCE or
+    /// COMPLAINT) and since when. Nothing is sent to them; their mail goes to the admins.
+    #[command(after_help = AFTER_HELP)]
+    Suppressed(OutputArgs),
+    /// Take ADDRESS off the suppression list, once the secret that holds it is fixed (or the
+    /// mailbox works again), so mail reaches it from the next run.
+    #[command(after_help = AFTER_HELP)]
+    Unsuppress(UnsuppressArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UnsuppressArgs {
+    /// The address to take off the list.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the whole system on the local stack with the sample users — onboarding
-//! with the operator CLI, three validation runs, the audit, logins through the identity provider,
-//! three prefix-list syncs and the execution history — each printed as it runs.
+//! with the operator CLI, three validation runs, the audit, a partner whose mail bounces (its
+//! notice rerouted, the HTML digest saved), logins through the identity provider, three
+//! prefix-list syncs and the execution history — each printed as it runs.
 
 use std::time::Duration;
 
@@ -58,9 +59,66 @@ pub async fn run(stack: &LocalStack) -> Result<()> {
         .await?;
     show_execution(&deployment, &execution).await?;
     show_emails(&deployment, seen)?;
+    seen = deployment.sent_emails()?.len();
+    demo_suppressed_mail(stack, &deployment, seen).await?;
     demo_logins(stack, &deployment).await?;
     demo_prefix_lists(stack, &deployment).await?;
     operator_cli::demo::runs(stack, &deployment).await?;
+    Ok(())
+}
+
+/// Where `cargo xtask demo` saves the HTML part of the findings digest it shows.
+pub const DIGEST_HTML: &str = "target/demo/findings-digest.html";
+
+/// Mail that bounced: ing-direct's addresses on SES's suppression list (held by the proxy, as a
+/// hard bounce would put them there), the weekly notices again, the operator's view of the list.
+async fn demo_suppressed_mail(
+    stack: &LocalStack,
+    deployment: &Deployment,
+    seen: usize,
+) -> Result<()> {
+    use warden_core::suppression::SuppressionReason;
+    const ING: [&str; 2] = ["ops-oncall@ing.example.org", "sftp@ing.example.org"];
+    step(
+        "mail that bounces: ing-direct's two addresses go on SES's suppression list, then the weekly run with notices again",
+    );
+    for address in ING {
+        deployment
+            .suppress(address, SuppressionReason::Bounce)
+            .await?;
+        println!("  suppressed {address} (BOUNCE)");
+    }
+    let weekly = json!({"mode": "all", "notifySourceSystems": true, "asOf": "2026-11-21"});
+    let execution = deployment
+        .run("secret-validation", &weekly, Duration::from_secs(300))
+        .await?;
+    show_execution(deployment, &execution).await?;
+    show_emails(deployment, seen)?;
+    let sent = deployment.sent_emails()?;
+    if let Some(notice) = sent[seen..]
+        .iter()
+        .find(|e| e.subject.starts_with("Undeliverable to the partner"))
+    {
+        println!("  the rerouted notice, as its admin reads it:");
+        for line in notice.body.lines().take(12) {
+            println!("    | {line}");
+        }
+    }
+    if let Some(digest) = sent[seen..]
+        .iter()
+        .find(|e| e.subject.starts_with("sftp-warden:") && e.html.is_some())
+    {
+        let path = crate::workspace_root().join(DIGEST_HTML);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, digest.html.as_deref().unwrap_or_default())?;
+        println!(
+            "  the HTML part of the digest to {} is saved in {DIGEST_HTML} (open it in a browser)",
+            digest.to.join(", ")
+        );
+    }
+    operator_cli::demo::mail(stack, ING[0])?;
     Ok(())
 }
 
@@ -246,7 +304,25 @@ fn show_emails(deployment: &Deployment, skip: usize) -> Result<()> {
         if !email.cc.is_empty() {
             println!("    cc: {}", email.cc.join(", "));
         }
-        println!("    subject: {}\n", email.subject);
+        println!("    subject: {}", email.subject);
+        let tags: Vec<String> = email
+            .email_tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "    sent through {}, text + {}, tags {}\n",
+            email
+                .configuration_set_name
+                .as_deref()
+                .unwrap_or("no configuration set"),
+            if email.html.is_some() {
+                "HTML"
+            } else {
+                "no HTML"
+            },
+            tags.join(" ")
+        );
     }
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! Deploying and driving the state machines on the local stack: seed users, deploy definitions
 //! with their substitutions, run executions, read their history and the mail moto recorded.
 
-use crate::stack::{ACCOUNT, LocalStack, WORK_BUCKET, function_arn};
+use crate::stack::{ACCOUNT, CONFIGURATION_SET, LocalStack, WORK_BUCKET, function_arn};
 use anyhow::{Context, Result, bail};
+use aws_sdk_sesv2::types::SuppressionListReason;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use warden_aws::work::WorkStore;
+use warden_core::suppression::SuppressionReason;
 use warden_core::work::Run;
 
 pub use warden_core::registry::STATE_MACHINES;
@@ -31,7 +33,7 @@ pub struct Clients {
 pub struct Deployment {
     pub clients: Clients,
     pub state_machines: Vec<(String, String)>,
-    moto_url: String,
+    proxy_url: String,
 }
 
 /// Creates the SES sender identity and every state machine.
@@ -40,7 +42,11 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&config),
         secrets: aws_sdk_secretsmanager::Client::new(&config),
-        ses: aws_sdk_sesv2::Client::new(&config),
+        ses: aws_sdk_sesv2::Client::from_conf(
+            aws_sdk_sesv2::config::Builder::from(&config)
+                .endpoint_url(stack.proxy_url())
+                .build(),
+        ),
         work: WorkStore::from_config(&config, WORK_BUCKET),
     };
     let sender = stack
@@ -53,6 +59,13 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         .email_identity(sender)
         .send()
         .await?;
+    clients
+        .ses
+        .create_configuration_set()
+        .configuration_set_name(CONFIGURATION_SET)
+        .send()
+        .await
+        .context("creating the SES configuration set")?;
     crate::operator_cli::create_bucket(stack, WORK_BUCKET)?;
     let mut state_machines = Vec::new();
     for &name in STATE_MACHINES {
@@ -72,7 +85,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
     Ok(Deployment {
         clients,
         state_machines,
-        moto_url: stack.moto_url(),
+        proxy_url: stack.proxy_url(),
     })
 }
 
@@ -134,14 +147,31 @@ pub struct Execution {
     pub elapsed: Duration,
 }
 
-/// An email as moto's SES recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An email as SES (moto) accepted it, recorded whole by the proxy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SentEmail {
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
     pub source: String,
     pub to: Vec<String>,
     pub cc: Vec<String>,
+    #[serde(default)]
     pub subject: String,
+    /// The plain-text part.
+    #[serde(rename = "text", default)]
     pub body: String,
+    /// The HTML part, if the message had one.
+    #[serde(default)]
+    pub html: Option<String>,
+    #[serde(default)]
+    pub configuration_set_name: Option<String>,
+    #[serde(default)]
+    pub email_tags: std::collections::BTreeMap<String, String>,
+    /// Recipients that were on the suppression list when the message was sent (must be none).
+    #[serde(default)]
+    pub suppressed_recipients: Vec<String>,
 }
 
 impl Deployment {
@@ -454,37 +484,29 @@ impl Deployment {
         self.work_file(key).await
     }
 
-    /// Every email moto's SES has recorded so far.
+    /// Every email SES (moto, through the proxy) accepted so far, whole: both parts, the
+    /// configuration set and the tags, as the proxy recorded them.
     pub fn sent_emails(&self) -> Result<Vec<SentEmail>> {
-        // Every model moto holds, EC2's stock AMIs and instance types included once EC2 is used
-        // (the prefix-list sync): well past ureq's default 10 MiB.
-        let data: Value = ureq::get(&format!("{}/moto-api/data.json", self.moto_url))
+        let sent: Vec<SentEmail> = ureq::get(&format!("{}/_local/sent-emails", self.proxy_url))
             .call()?
             .body_mut()
             .with_config()
             .limit(512 * 1024 * 1024)
             .read_json()?;
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut sent = Vec::new();
-        for message in data["ses"]["Message"].as_array().into_iter().flatten() {
-            let destinations = &message["destinations"];
-            sent.push(SentEmail {
-                source: message["source"].as_str().unwrap_or_default().to_owned(),
-                to: strings(&destinations["ToAddresses"]),
-                cc: strings(&destinations["CcAddresses"]),
-                subject: message["subject"].as_str().unwrap_or_default().to_owned(),
-                body: message["body"].as_str().unwrap_or_default().to_owned(),
-            });
-        }
         Ok(sent)
+    }
+
+    /// Puts `address` on the local SES suppression list (as a hard bounce or a complaint would).
+    pub async fn suppress(&self, address: &str, reason: SuppressionReason) -> Result<()> {
+        self.clients
+            .ses
+            .put_suppressed_destination()
+            .email_address(address)
+            .reason(SuppressionListReason::from(reason.as_str()))
+            .send()
+            .await
+            .with_context(|| format!("suppressing {address}"))?;
+        Ok(())
     }
 }
 

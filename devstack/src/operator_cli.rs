@@ -90,6 +90,7 @@ pub fn command(stack: &LocalStack) -> Result<Command> {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_ENDPOINT_URL", stack.moto_url())
+        .env("AWS_ENDPOINT_URL_SESV2", stack.proxy_url())
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -268,6 +269,17 @@ pub mod demo {
     pub fn audit(stack: &LocalStack) -> Result<()> {
         step("the same check from the operator's desk: sftp-warden audit (sends no email)");
         show(stack, &["audit", "--as-of", "2026-11-21"])?;
+        Ok(())
+    }
+
+    /// The suppressed addresses of the users and admins, then one taken off the list.
+    pub fn mail(stack: &LocalStack, address: &str) -> Result<()> {
+        step("which users' addresses SES suppresses: sftp-warden mail suppressed");
+        show(stack, &["mail", "suppressed"])?;
+        step(&format!(
+            "after the secret is fixed: sftp-warden mail unsuppress {address}"
+        ));
+        show(stack, &["mail", "unsuppress", address])?;
         Ok(())
     }
 

@@ -20,6 +20,9 @@ pub const ACCOUNT: &str = "123456789012";
 /// The work bucket (template.yaml `WorkBucket`): created in moto's S3 when the stack deploys.
 pub const WORK_BUCKET: &str = "sftp-warden-work";
 
+/// The SES configuration set every message goes through (template.yaml `EmailConfigurationSet`).
+pub const CONFIGURATION_SET: &str = "sftp-warden";
+
 /// The functions the stack runs (every function of the registry), by binary and function name.
 pub fn functions() -> impl Iterator<Item = &'static str> {
     registry::FUNCTIONS.iter().map(|f| f.name)
@@ -49,6 +52,7 @@ impl Default for StackOptions {
             ("VALIDATION_STATE_MACHINE_ARN", validation.as_str()),
             ("SYNC_STATE_MACHINE_ARN", sync.as_str()),
             ("SENDER_EMAIL", "sftp-warden@example.com"),
+            ("CONFIGURATION_SET", CONFIGURATION_SET),
             (
                 "TRANSFER_ROLE_ARN",
                 "arn:aws:iam::123456789012:role/TransferS3AccessRole",
@@ -228,7 +232,9 @@ impl LocalStack {
                 .env("AWS_REGION", REGION)
                 .env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_ENDPOINT_URL", stack.moto_url());
+                .env("AWS_ENDPOINT_URL", stack.moto_url())
+                // SES's suppression list lives in the proxy (moto has none).
+                .env("AWS_ENDPOINT_URL_SESV2", stack.proxy_url());
             for (k, v) in &stack.options.function_env {
                 command.env(k, v);
             }

@@ -19,6 +19,7 @@ pub struct Aws {
     pub secrets: secrets::SecretStore,
     pub landing: landing::Landing,
     pub executions: executions::Executions,
+    pub suppressions: warden_aws::suppression::Suppressions,
 }
 
 impl Aws {
@@ -31,6 +32,7 @@ impl Aws {
             ),
             landing: landing::Landing::from_config(&config),
             executions: executions::Executions::new(aws_sdk_sfn::Client::new(&config)),
+            suppressions: warden_aws::suppression::Suppressions::from_config(&config),
         }
     }
 }

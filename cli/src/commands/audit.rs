@@ -59,7 +59,12 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
     };
     let plan = secret_validation::plan(request, prefix, usernames, &excluded, today);
     let admin_secrets = load_admins(&aws.secrets, &plan.admin_names).await?;
-    let admins = directory(&admin_secrets);
+    let (suppressed, _) = aws
+        .suppressions
+        .read_all()
+        .await
+        .context("reading SES's suppression list")?;
+    let admins = directory(&admin_secrets).with_suppressions(suppressed);
 
     let bar = progress::bar(plan.batches.iter().map(Vec::len).sum(), "Validating users");
     let mut batches = Vec::new();
@@ -126,6 +131,11 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
         sent: Vec::new(),
         missing_batches: Vec::new(),
         unsent: Vec::new(),
+        suppressed_super_admins: admins
+            .suppressed_super_admin_addresses()
+            .into_iter()
+            .map(|(username, entry)| (username.to_owned(), entry.clone()))
+            .collect(),
     });
 
     let with_findings = !summary.users_with_findings.is_empty();

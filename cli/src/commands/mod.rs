@@ -3,6 +3,7 @@
 mod audit;
 mod import;
 mod lint;
+mod mail;
 mod runs;
 mod status;
 
@@ -13,7 +14,7 @@ use anyhow::{Context, Result};
 use warden_aws::secrets::SecretText;
 use warden_core::admins::AdminDirectory;
 
-use crate::args::{Cli, Command, UsersCommand};
+use crate::args::{Cli, Command, MailCommand, UsersCommand};
 use crate::aws::Aws;
 use crate::aws::secrets::{ListedUser, SecretStore};
 use crate::plan::ExistingUser;
@@ -54,6 +55,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Users(UsersCommand::SetStatus(args)) => status::set(&prefix, args).await,
         Command::Audit(args) => audit::run(&prefix, args).await,
         Command::Runs(args) => runs::run(args).await,
+        Command::Mail(MailCommand::Suppressed(output)) => mail::suppressed(&prefix, output).await,
+        Command::Mail(MailCommand::Unsuppress(args)) => mail::unsuppress(&prefix, args).await,
     }
 }
 

@@ -1,8 +1,9 @@
-//! SES v2: send one plain-text email.
+//! SES v2: send one email (plain text, and HTML beside it when there is one), through the
+//! configuration set, tagged with what it is.
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageTag};
 use std::fmt;
 use warden_core::{ErrorName, Named};
 
@@ -15,7 +16,28 @@ pub struct OutgoingEmail<'a> {
     pub to: &'a [String],
     pub cc: &'a [String],
     pub subject: &'a str,
+    /// The plain-text part.
     pub body: &'a str,
+    /// The HTML part, when there is one: SES sends both as `multipart/alternative`.
+    pub html: Option<&'a str>,
+    /// `EmailTags` (name, value): they come back in every SES event about the message. Values
+    /// are reduced to what SES accepts (letters, digits, `_`, `-`; 256 characters).
+    pub tags: &'a [(&'a str, String)],
+}
+
+/// A tag value SES accepts: characters outside `A-Za-z0-9_-` become `_`, at most 256.
+pub fn tag_value(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +100,7 @@ impl EmailError {
 pub struct Mailer {
     client: Client,
     sender: String,
+    configuration_set: Option<String>,
 }
 
 impl Mailer {
@@ -85,7 +108,15 @@ impl Mailer {
         Self {
             client,
             sender: sender.into(),
+            configuration_set: None,
         }
+    }
+
+    /// Sends through this configuration set (reputation metrics, TLS required, the
+    /// suppression list, and the events that tell `handle-email-events` about bounces).
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name.filter(|n| !n.is_empty());
+        self
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, sender: impl Into<String>) -> Self {
@@ -102,14 +133,26 @@ impl Mailer {
             return Err(EmailError::TooManyRecipients(recipients));
         }
         let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
+        let mut body = Body::builder()
+            .text(content(email.body).map_err(|e| EmailError::Service(e.to_string()))?);
+        if let Some(html) = email.html {
+            body = body.html(content(html).map_err(|e| EmailError::Service(e.to_string()))?);
+        }
         let message = Message::builder()
             .subject(content(email.subject).map_err(|e| EmailError::Service(e.to_string()))?)
-            .body(
-                Body::builder()
-                    .text(content(email.body).map_err(|e| EmailError::Service(e.to_string()))?)
-                    .build(),
-            )
+            .body(body.build())
             .build();
+        let tags = email
+            .tags
+            .iter()
+            .map(|(name, value)| {
+                MessageTag::builder()
+                    .name(*name)
+                    .value(tag_value(value))
+                    .build()
+                    .map_err(|e| EmailError::Service(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let out = self
             .client
             .send_email()
@@ -121,6 +164,8 @@ impl Mailer {
                     .build(),
             )
             .content(EmailContent::builder().simple(message).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_email_tags((!tags.is_empty()).then_some(tags))
             .send()
             .await
             .map_err(EmailError::from_sdk)?;

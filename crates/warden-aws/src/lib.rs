@@ -2,10 +2,12 @@
 //!
 //! Each adapter wraps one SDK client, speaks plain types to its callers and maps SDK errors to a
 //! small error enum with a stable name ([`warden_core::Named`]). No business rules live here:
-//! Secrets Manager (the users), SES v2 (the mail) and S3 (the work bucket).
+//! Secrets Manager (the users), SES v2 (the mail and its suppression list) and S3 (the work
+//! bucket).
 
 pub mod email;
 pub mod secrets;
+pub mod suppression;
 pub mod work;
 
 use std::time::Duration;

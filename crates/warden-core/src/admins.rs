@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::email;
+use crate::suppression::{Suppression, SuppressionList};
 use crate::user::{Role, SecretKey, UserSecret};
 
 /// What validation and routing need to know about one admin.
@@ -11,8 +12,12 @@ use crate::user::{Role, SecretKey, UserSecret};
 pub struct Admin {
     pub username: String,
     pub role: Role,
-    /// Only well-formed addresses from the admin's `Email`.
+    /// The well-formed addresses from the admin's `Email` that mail may go to (not on the SES
+    /// suppression list).
     pub emails: Vec<String>,
+    /// Its well-formed addresses that are on the SES suppression list: never mailed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Suppression>,
     /// The admin's `/` target, normalised (`/bucket/group`), when usable.
     pub folder: Option<String>,
 }
@@ -30,15 +35,20 @@ impl Admin {
                 .and_then(|s| s.text(SecretKey::Email))
                 .map(email::well_formed_addresses)
                 .unwrap_or_default(),
+            suppressed: Vec::new(),
             folder: secret.as_ref().and_then(UserSecret::home_folder),
         }
     }
 }
 
-/// All admins, sorted by username.
+/// All admins, sorted by username, and the run's snapshot of the SES suppression list.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdminDirectory {
     pub admins: Vec<Admin>,
+    /// Every suppressed address of the account, so that each batch checks its users' addresses
+    /// against the same list the emails are routed by.
+    #[serde(default, skip_serializing_if = "SuppressionList::is_empty")]
+    pub suppressed: SuppressionList,
 }
 
 impl AdminDirectory {
@@ -53,7 +63,32 @@ impl AdminDirectory {
             .collect();
         admins.sort_by(|a, b| a.username.cmp(&b.username));
         admins.dedup_by(|a, b| a.username == b.username);
-        AdminDirectory { admins }
+        AdminDirectory {
+            admins,
+            suppressed: SuppressionList::default(),
+        }
+    }
+
+    /// Takes the admins' suppressed addresses out of their `emails`, so that every routing
+    /// decision treats them as no valid address, and keeps the list for the users' checks.
+    pub fn with_suppressions(mut self, list: SuppressionList) -> Self {
+        for admin in &mut self.admins {
+            let (deliverable, suppressed) = list.partition(&admin.emails);
+            admin.emails = deliverable;
+            admin.suppressed = suppressed;
+        }
+        self.suppressed = list;
+        self
+    }
+
+    /// Each SuperAdmin address on the suppression list, as `(username, entry)`: every one is a
+    /// problem of the run, since the SuperAdmins are the last resort for every message.
+    pub fn suppressed_super_admin_addresses(&self) -> Vec<(&str, &Suppression)> {
+        self.admins
+            .iter()
+            .filter(|a| a.role == Role::SuperAdmin)
+            .flat_map(|a| a.suppressed.iter().map(|s| (a.username.as_str(), s)))
+            .collect()
     }
 
     /// The admin with exactly this username.
@@ -72,6 +107,15 @@ impl AdminDirectory {
         emails.sort();
         emails.dedup();
         emails
+    }
+
+    /// The SuperAdmins that have at least one address mail may go to, by username.
+    pub fn reachable_super_admins(&self) -> Vec<String> {
+        self.admins
+            .iter()
+            .filter(|a| a.role == Role::SuperAdmin && !a.emails.is_empty())
+            .map(|a| a.username.clone())
+            .collect()
     }
 
     /// The SuperAdmins' folders (bucket roots), sorted and deduplicated.

@@ -28,6 +28,9 @@ pub enum ErrorName {
     EmailInvalid,
     /// SES failed or could not be reached (retried).
     EmailServiceError,
+    /// SES's account suppression list could not be read, so mail cannot be routed safely
+    /// (retried).
+    SuppressionListUnavailable,
     // The work bucket (warden-aws).
     /// The run's work files could not be read or written (retried).
     WorkStoreUnavailable,
@@ -83,6 +86,7 @@ impl ErrorName {
         ErrorName::EmailRejected,
         ErrorName::EmailInvalid,
         ErrorName::EmailServiceError,
+        ErrorName::SuppressionListUnavailable,
         ErrorName::WorkStoreUnavailable,
         ErrorName::WorkFileInvalid,
         ErrorName::PrefixListVersionMismatch,
@@ -115,6 +119,7 @@ impl ErrorName {
             ErrorName::EmailRejected => "EmailRejected",
             ErrorName::EmailInvalid => "EmailInvalid",
             ErrorName::EmailServiceError => "EmailServiceError",
+            ErrorName::SuppressionListUnavailable => "SuppressionListUnavailable",
             ErrorName::WorkStoreUnavailable => "WorkStoreUnavailable",
             ErrorName::WorkFileInvalid => "WorkFileInvalid",
             ErrorName::PrefixListVersionMismatch => "PrefixListVersionMismatch",

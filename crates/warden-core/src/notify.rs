@@ -34,6 +34,44 @@ pub enum EmailKind {
     PrefixLists,
 }
 
+impl EmailKind {
+    /// As in payloads and tags: `findings`, `keyExpiry`, `prefixLists`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Findings => "findings",
+            EmailKind::KeyExpiry => "keyExpiry",
+            EmailKind::PrefixLists => "prefixLists",
+        }
+    }
+
+    /// From [`EmailKind::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            EmailKind::Findings,
+            EmailKind::KeyExpiry,
+            EmailKind::PrefixLists,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The names of the `EmailTags` every message carries; SES's events return them.
+pub mod tag {
+    /// `secret-validation` or `prefix-list-sync`.
+    pub const WORKFLOW: &str = "workflow";
+    /// [`super::EmailKind::as_str`].
+    pub const KIND: &str = "kind";
+    /// The state machine whose run wrote the email (stored emails only).
+    pub const STATE_MACHINE: &str = "stateMachine";
+    /// The execution name of that run.
+    pub const RUN: &str = "run";
+    /// The email's number in the run (`emails/NNNNNN.json`).
+    pub const EMAIL: &str = "email";
+    /// Present on a key notice sent to the admins instead of the partner.
+    pub const REROUTED: &str = "rerouted";
+}
+
 /// One message to send. `to` + `cc` never exceed [`MAX_RECIPIENTS_PER_EMAIL`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,21 +81,72 @@ pub struct Email {
     #[serde(default)]
     pub cc: Vec<String>,
     pub subject: String,
+    /// The plain-text part.
     pub body: String,
+    /// The HTML part, when it is more than the text laid out as HTML (the digest's tables);
+    /// otherwise `send-email` renders `body` as HTML ([`Email::html_part`]). Every value in it
+    /// is escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// The users and admins whose secrets the recipients' addresses come from: who is checked
+    /// again when one of them bounces or complains (`handle-email-events`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address_holders: Vec<String>,
+    /// A key notice that went to the admins because every address of the partner is on the SES
+    /// suppression list.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rerouted: bool,
+}
+
+impl Email {
+    /// The HTML part sent beside the text (`multipart/alternative`): the email's own, or its
+    /// text as HTML paragraphs, everything escaped.
+    pub fn html_part(&self) -> String {
+        self.html.clone().unwrap_or_else(|| {
+            crate::html::document(&self.subject, &crate::html::from_plain_text(&self.body))
+        })
+    }
 }
 
 /// Who is told about a report's findings: a User's go to its GroupAdmin's addresses; to the
 /// SuperAdmins when that admin is unknown or has no valid address, and for admins' own
 /// findings. Sorted, deduplicated; empty only when no SuperAdmin has a valid address.
 pub fn finding_recipients(report: &UserReport, admins: &AdminDirectory) -> Vec<String> {
-    let group_admin = match report.role {
-        Role::User => group_admin_emails(report, admins),
-        Role::GroupAdmin | Role::SuperAdmin => None,
+    finding_route(report, admins).addresses
+}
+
+/// Addresses, and the admins whose secrets hold them.
+struct Route {
+    addresses: Vec<String>,
+    holders: Vec<String>,
+}
+
+fn finding_route(report: &UserReport, admins: &AdminDirectory) -> Route {
+    let mut route = match report.role {
+        Role::User => responsible(report, admins),
+        Role::GroupAdmin | Role::SuperAdmin => super_admins(admins),
     };
-    let mut recipients = group_admin.unwrap_or_else(|| admins.super_admin_emails());
-    recipients.sort();
-    recipients.dedup();
-    recipients
+    route.addresses.sort();
+    route.addresses.dedup();
+    route
+}
+
+/// A User's GroupAdmin when it is known and reachable, else the SuperAdmins.
+fn responsible(report: &UserReport, admins: &AdminDirectory) -> Route {
+    match group_admin_emails(report, admins) {
+        Some(addresses) => Route {
+            addresses,
+            holders: report.group_admin.iter().cloned().collect(),
+        },
+        None => super_admins(admins),
+    }
+}
+
+fn super_admins(admins: &AdminDirectory) -> Route {
+    Route {
+        addresses: admins.super_admin_emails(),
+        holders: admins.reachable_super_admins(),
+    }
 }
 
 /// The report's GroupAdmin's addresses, when it is a known admin with at least one.
@@ -75,21 +164,25 @@ fn group_admin_emails(report: &UserReport, admins: &AdminDirectory) -> Option<Ve
 /// all). Deterministic: recipient sets and users sorted. A set of more than 50 addresses is
 /// split into several emails with the same content.
 pub fn finding_digests(reports: &[UserReport], admins: &AdminDirectory) -> Vec<Email> {
-    let mut by_recipients: BTreeMap<Vec<String>, Vec<&UserReport>> = BTreeMap::new();
+    type Group<'a> = (Vec<&'a UserReport>, std::collections::BTreeSet<String>);
+    let mut by_recipients: BTreeMap<Vec<String>, Group> = BTreeMap::new();
     for report in reports.iter().filter(|r| !r.is_clean()) {
-        let recipients = finding_recipients(report, admins);
-        if !recipients.is_empty() {
-            by_recipients.entry(recipients).or_default().push(report);
+        let route = finding_route(report, admins);
+        if !route.addresses.is_empty() {
+            let (users, holders) = by_recipients.entry(route.addresses).or_default();
+            users.push(report);
+            holders.extend(route.holders);
         }
     }
     let mut emails = Vec::new();
-    for (recipients, mut users) in by_recipients {
+    for (recipients, (mut users, holders)) in by_recipients {
         users.sort_by(|a, b| a.username.cmp(&b.username));
         let subject = match users.len() {
             1 => "sftp-warden: 1 SFTP user needs attention".to_owned(),
             n => format!("sftp-warden: {n} SFTP users need attention"),
         };
         let body = digest_body(&users);
+        let html = crate::html::document(&subject, &digest_html(&users));
         for chunk in recipients.chunks(MAX_RECIPIENTS_PER_EMAIL) {
             emails.push(Email {
                 kind: EmailKind::Findings,
@@ -97,10 +190,64 @@ pub fn finding_digests(reports: &[UserReport], admins: &AdminDirectory) -> Vec<E
                 cc: Vec::new(),
                 subject: subject.clone(),
                 body: body.clone(),
+                html: Some(html.clone()),
+                address_holders: holders.iter().cloned().collect(),
+                rerouted: false,
             });
         }
     }
     emails
+}
+
+/// The digest as HTML: a heading and a table (rule, finding, how to fix) per user.
+fn digest_html(users: &[&UserReport]) -> String {
+    use crate::html::{CELL, HEADER_CELL, TABLE, escape, value};
+    let mut html = String::new();
+    let count = match users.len() {
+        1 => "1 SFTP user".to_owned(),
+        n => format!("{n} SFTP users"),
+    };
+    let _ = writeln!(
+        html,
+        "<p>sftp-warden checked the SFTP users' secrets in AWS Secrets Manager and found problems with {count}. \
+         Each problem names the validation rule it breaks, what is wrong, and how to fix it.</p>"
+    );
+    for user in users {
+        let _ = writeln!(
+            html,
+            "<h3 style=\"margin:16px 0 4px 0\">User {}</h3>",
+            escape(&describe_user(user))
+        );
+        let _ = write!(html, "<p style=\"margin:0\">Role: {}", user.role);
+        if let Some(admin) = &user.group_admin {
+            let _ = write!(
+                html,
+                "; GroupAdmin: {}",
+                value(admin, MAX_SUBJECT_TEXT_CHARS)
+            );
+        }
+        let _ = writeln!(html, "</p>");
+        let _ = writeln!(
+            html,
+            "<table style=\"{TABLE}\"><tr><th style=\"{HEADER_CELL}\">Rule</th><th style=\"{HEADER_CELL}\">Finding</th><th style=\"{HEADER_CELL}\">How to fix</th></tr>"
+        );
+        for finding in &user.findings {
+            let _ = writeln!(
+                html,
+                "<tr><td style=\"{CELL}\">{} ({})</td><td style=\"{CELL}\">{}</td><td style=\"{CELL}\">{}</td></tr>",
+                finding.rule.number(),
+                finding.rule.title(),
+                value(&finding.detail, MAX_BODY_TEXT_CHARS),
+                value(&finding.fix(), MAX_BODY_TEXT_CHARS)
+            );
+        }
+        let _ = writeln!(html, "</table>");
+    }
+    let _ = writeln!(
+        html,
+        "<p>Correct each user's secret in AWS Secrets Manager; changing a secret checks it again.</p>"
+    );
+    html
 }
 
 fn digest_body(users: &[&UserReport]) -> String {
@@ -165,10 +312,12 @@ fn describe_user(report: &UserReport) -> String {
     }
 }
 
-/// Key rotation requests to external systems (seed step 2.14): one per user whose report is
-/// clean, has key notices, is not `excluded` and has contact addresses. To: the user's
-/// addresses; CC: its GroupAdmin's (the SuperAdmins' when the GroupAdmin is unknown or has
-/// none). Keys are named by fingerprint and algorithm only.
+/// Key rotation requests to external systems (seed step 2.14): one per user whose secret meets
+/// the rules (suppressed addresses aside), has key notices, is not `excluded` and has contact
+/// addresses. To: the user's addresses; CC: its GroupAdmin's (the SuperAdmins' when the
+/// GroupAdmin is unknown or has none). When every address of the user is on the SES suppression
+/// list the notice goes to those admins instead, saying why (`rerouted`). Keys are named by
+/// fingerprint and algorithm only.
 pub fn key_expiry_notices(
     reports: &[UserReport],
     admins: &AdminDirectory,
@@ -176,28 +325,20 @@ pub fn key_expiry_notices(
 ) -> Vec<Email> {
     let mut emails = Vec::new();
     for report in reports {
-        if !report.is_clean()
-            || report.key_notices.is_empty()
-            || report.contact_emails.is_empty()
-            || excluded.contains(&report.username)
-        {
+        let Some(recipients) = notice_recipients(report, admins, excluded) else {
             continue;
-        }
+        };
         let Some(deadline) = report.key_notices.iter().map(|n| n.refuse_after).min() else {
             continue;
         };
         let overdue = report.key_notices.iter().any(is_overdue);
-        let to = dedup_case_insensitive(report.contact_emails.clone(), &[]);
-        let cc_source =
-            group_admin_emails(report, admins).unwrap_or_else(|| admins.super_admin_emails());
-        let cc = dedup_case_insensitive(cc_source, &to);
         let keys = if report.key_notices.len() == 1 {
             "key"
         } else {
             "keys"
         };
         let username = strip_unsafe(&report.username, MAX_SUBJECT_TEXT_CHARS);
-        let subject = if overdue {
+        let mut subject = if overdue {
             format!(
                 "Action needed: rotate the SSH {keys} of SFTP user {username}, overdue since {deadline}"
             )
@@ -206,18 +347,71 @@ pub fn key_expiry_notices(
                 "Action needed: rotate the SSH {keys} of SFTP user {username} before {deadline}"
             )
         };
-        let body = expiry_body(report, deadline, overdue, !cc.is_empty());
-        for (to, cc) in recipient_batches(&to, &cc) {
+        if recipients.rerouted {
+            subject = format!("Undeliverable to the partner, please forward: {subject}");
+        }
+        let body = expiry_body(report, deadline, overdue, &recipients);
+        for (to, cc) in recipient_batches(&recipients.to, &recipients.cc) {
             emails.push(Email {
                 kind: EmailKind::KeyExpiry,
                 to,
                 cc,
                 subject: subject.clone(),
                 body: body.clone(),
+                html: None,
+                address_holders: recipients.holders.clone(),
+                rerouted: recipients.rerouted,
             });
         }
     }
     emails
+}
+
+/// Who a user's key notice goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRecipients {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// Whose secrets `to` and `cc` come from: the user (unless rerouted) and its admins.
+    pub holders: Vec<String>,
+    /// Every address of the user is suppressed: the notice goes to its admins.
+    pub rerouted: bool,
+}
+
+/// Who is sent `report`'s key notice, or `None` when it gets none (its secret breaks a rule,
+/// nothing is due, it is excluded, or it has no contact address at all). `to` is empty when
+/// nobody can be reached: the run counts that user as unrouted.
+pub fn notice_recipients(
+    report: &UserReport,
+    admins: &AdminDirectory,
+    excluded: &[String],
+) -> Option<NoticeRecipients> {
+    if !report.meets_rules()
+        || report.key_notices.is_empty()
+        || excluded.contains(&report.username)
+        || (report.contact_emails.is_empty() && report.suppressed_contacts.is_empty())
+    {
+        return None;
+    }
+    let responsible = responsible(report, admins);
+    if report.contact_emails.is_empty() {
+        return Some(NoticeRecipients {
+            to: dedup_case_insensitive(responsible.addresses, &[]),
+            cc: Vec::new(),
+            holders: responsible.holders,
+            rerouted: true,
+        });
+    }
+    let to = dedup_case_insensitive(report.contact_emails.clone(), &[]);
+    let cc = dedup_case_insensitive(responsible.addresses, &to);
+    let mut holders = vec![report.username.clone()];
+    holders.extend(responsible.holders);
+    Some(NoticeRecipients {
+        to,
+        cc,
+        holders,
+        rerouted: false,
+    })
 }
 
 /// Past its `refuse_after` date: as old as the deadline's distance from `updated`.
@@ -229,8 +423,9 @@ fn expiry_body(
     report: &UserReport,
     deadline: chrono::NaiveDate,
     overdue: bool,
-    admins_in_copy: bool,
+    recipients: &NoticeRecipients,
 ) -> String {
+    let admins_in_copy = !recipients.cc.is_empty();
     let username = escape_unsafe(&report.username, MAX_SUBJECT_TEXT_CHARS);
     let system = report
         .name
@@ -238,6 +433,26 @@ fn expiry_body(
         .map(|n| strip_unsafe(n, MAX_SUBJECT_TEXT_CHARS))
         .filter(|n| !n.is_empty());
     let mut body = String::new();
+    if recipients.rerouted {
+        let _ = writeln!(
+            body,
+            "This notice is for the partner behind SFTP user \"{username}\", but it cannot reach them:"
+        );
+        for suppressed in &report.suppressed_contacts {
+            let _ = writeln!(
+                body,
+                "  - {}.",
+                escape_unsafe(&suppressed.sentence(), MAX_BODY_TEXT_CHARS)
+            );
+        }
+        let _ = writeln!(
+            body,
+            "Please forward it to them, and correct the Email of the secret SFTP/{username}: the validation finding (rule 4) says how."
+        );
+        let _ = writeln!(body);
+        let _ = writeln!(body, "----");
+        let _ = writeln!(body);
+    }
     let _ = writeln!(
         body,
         "Hello {},",
@@ -300,6 +515,16 @@ fn expiry_body(
         let _ = write!(body, " Your contacts at our side are in copy.");
     }
     let _ = writeln!(body);
+    if !recipients.rerouted && !report.suppressed_contacts.is_empty() {
+        let _ = writeln!(body);
+        for suppressed in &report.suppressed_contacts {
+            let _ = writeln!(
+                body,
+                "Not sent to {}.",
+                escape_unsafe(&suppressed.sentence(), MAX_BODY_TEXT_CHARS)
+            );
+        }
+    }
     body
 }
 

@@ -90,7 +90,11 @@ pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "load-admins",
         caller: Caller::StateMachines,
-        errors: &[SECRETS_ERRORS, WORK_ERRORS, &[AdminUnreadable]],
+        errors: &[
+            SECRETS_ERRORS,
+            WORK_ERRORS,
+            &[AdminUnreadable, SuppressionListUnavailable],
+        ],
     },
     Function {
         name: "validate-users",
@@ -116,6 +120,14 @@ pub const FUNCTIONS: &[Function] = &[
         name: "start-runs",
         caller: Caller::EventBridge,
         errors: &[&[EventWithoutId, StatesThrottled, ExecutionNotStarted]],
+    },
+    Function {
+        name: "handle-email-events",
+        caller: Caller::EventBridge,
+        errors: &[
+            WORK_ERRORS,
+            &[UnsupportedInput, StatesThrottled, ExecutionNotStarted],
+        ],
     },
     Function {
         name: "identity-provider",

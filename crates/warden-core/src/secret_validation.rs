@@ -7,6 +7,7 @@
 
 use crate::admins::AdminDirectory;
 use crate::notify::{Email, EmailKind};
+use crate::suppression::Suppression;
 use crate::trigger::{Request, Scope, Trigger};
 use crate::user::Role;
 use crate::validation::{Rule, UserReport};
@@ -352,12 +353,25 @@ pub fn emails_for(input: &DigestInput, excluded: &[String]) -> Digests {
             excluded,
         ));
     }
-    let unrouted = reports
+    let mut unrouted: Vec<String> = reports
         .iter()
         .filter(|r| !r.findings.is_empty())
         .filter(|r| crate::notify::finding_recipients(r, &input.admins).is_empty())
         .map(|r| r.username.clone())
         .collect();
+    if input.notify_source_systems {
+        unrouted.extend(
+            reports
+                .iter()
+                .filter(|r| {
+                    crate::notify::notice_recipients(r, &input.admins, excluded)
+                        .is_some_and(|n| n.to.is_empty())
+                })
+                .map(|r| r.username.clone()),
+        );
+        unrouted.sort();
+        unrouted.dedup();
+    }
     Digests { emails, unrouted }
 }
 
@@ -374,6 +388,9 @@ pub struct SendOutcome {
     pub message_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A key notice sent to the admins because the partner's addresses are suppressed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rerouted: bool,
 }
 
 /// The input of "summarise the run".
@@ -392,6 +409,9 @@ pub struct SummaryInput {
     /// Emails written but with no outcome (the send failed after its retries).
     #[serde(default)]
     pub unsent: Vec<SentEmail>,
+    /// SuperAdmin addresses on the SES suppression list, as `(username, entry)`.
+    #[serde(default)]
+    pub suppressed_super_admins: Vec<(String, Suppression)>,
 }
 
 /// One email as the summary lists it.
@@ -422,6 +442,9 @@ pub struct Summary {
     pub keys_due_for_rotation: usize,
     pub secret_reads: usize,
     pub emails_sent: Vec<SentEmail>,
+    /// Key notices that went to the admins because every address of the partner is suppressed.
+    #[serde(default)]
+    pub emails_rerouted: usize,
     /// Everything that went wrong, one sentence each. Empty means the run is complete.
     pub problems: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -474,12 +497,20 @@ pub fn summarise(input: &SummaryInput) -> Summary {
     }
     if !input.unrouted.is_empty() {
         problems.push(format!(
-            "nobody could be told about the findings of {}: no SuperAdmin has a valid email address",
+            "nobody could be told about the findings or key notices of {}: no SuperAdmin has a deliverable email address",
             input.unrouted.join(", ")
         ));
     }
+    for (username, suppression) in &input.suppressed_super_admins {
+        problems.push(format!(
+            "SuperAdmin {username} gets no mail at {}: fix the address, then `sftp-warden mail unsuppress`",
+            suppression.sentence()
+        ));
+    }
     let mut emails_sent = Vec::new();
+    let mut emails_rerouted = 0;
     for outcome in &input.sent {
+        emails_rerouted += usize::from(outcome.rerouted && outcome.error.is_none());
         match &outcome.error {
             None => emails_sent.push(SentEmail {
                 kind: outcome.kind,
@@ -506,6 +537,7 @@ pub fn summarise(input: &SummaryInput) -> Summary {
         keys_due_for_rotation,
         secret_reads: input.batches.iter().map(|b| b.secret_reads).sum(),
         emails_sent,
+        emails_rerouted,
         complete: problems.is_empty(),
         problems,
         notes,
@@ -534,6 +566,9 @@ pub struct RunSummary {
     pub emails_sent: usize,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub emails_sent_by_kind: BTreeMap<String, usize>,
+    /// Key notices sent to the admins because the partner's addresses are suppressed.
+    #[serde(default)]
+    pub emails_rerouted: usize,
     pub problems_total: usize,
     pub problems: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -590,6 +625,7 @@ impl Summary {
             secret_reads: self.secret_reads,
             emails_sent: self.emails_sent.len(),
             emails_sent_by_kind,
+            emails_rerouted: self.emails_rerouted,
             problems_total: self.problems.len(),
             problems,
             notes: bounded_lines(&self.notes),
@@ -600,12 +636,7 @@ impl Summary {
 }
 
 fn kind_key(kind: EmailKind) -> String {
-    match kind {
-        EmailKind::Findings => "findings",
-        EmailKind::KeyExpiry => "keyExpiry",
-        EmailKind::PrefixLists => "prefixLists",
-    }
-    .to_owned()
+    kind.as_str().to_owned()
 }
 
 fn rule_key(rule: Rule) -> String {

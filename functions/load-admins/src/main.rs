@@ -1,11 +1,13 @@
 //! Load the admins: reads every admin the plan names (20 per call) into the directory that
-//! routing and rules 2 and 5 need, and keeps it in the work bucket for every batch to read. A
-//! partial directory would misroute mail, so any unreadable admin fails the step (the state
-//! machine retries it).
+//! routing and rules 2 and 5 need, with a snapshot of SES's account suppression list (rule 4,
+//! and no mail to a suppressed address), and keeps it in the work bucket for every batch to
+//! read. A partial directory would misroute mail, so any unreadable admin, or a list that cannot
+//! be read, fails the step (the state machine retries it).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
+use warden_aws::suppression::{SuppressionError, Suppressions};
 use warden_aws::work::{WorkError, WorkStore};
 use warden_core::admins::AdminDirectory;
 use warden_core::secret_validation::{AdminsLoaded, Plan, files};
@@ -26,6 +28,8 @@ enum LoadAdminsError {
     #[error("the secrets of these admins could not be read: {0}")]
     AdminUnreadable(String),
     #[error(transparent)]
+    Suppressions(#[from] SuppressionError),
+    #[error(transparent)]
     Work(#[from] WorkError),
 }
 
@@ -34,6 +38,7 @@ impl Named for LoadAdminsError {
         match self {
             LoadAdminsError::Secrets(e) => e.name(),
             LoadAdminsError::AdminUnreadable(_) => ErrorName::AdminUnreadable,
+            LoadAdminsError::Suppressions(e) => e.name(),
             LoadAdminsError::Work(e) => e.name(),
         }
     }
@@ -47,6 +52,7 @@ impl From<LoadAdminsError> for Diagnostic {
 
 async fn handler(
     secrets: &UserSecrets,
+    suppressions: &Suppressions,
     work: &WorkStore,
     event: LambdaEvent<LoadAdmins>,
 ) -> Result<AdminsLoaded, LoadAdminsError> {
@@ -67,19 +73,27 @@ async fn handler(
     if !failed.is_empty() {
         return Err(LoadAdminsError::AdminUnreadable(failed.join(", ")));
     }
+    let (suppressed, list_calls) = suppressions.read_all().await?;
     let directory = AdminDirectory::from_secrets(
         read.iter()
             .map(|s| (s.username.as_str(), s.secret.expose())),
-    );
+    )
+    .with_suppressions(suppressed);
     for admin in &directory.admins {
         tracing::info!(
             admin = %admin.username,
             role = ?admin.role,
             valid_emails = admin.emails.len(),
+            suppressed_emails = admin.suppressed.len(),
             folder = admin.folder.as_deref().unwrap_or("-"),
             "Step 2.2 : Collected admin"
         );
     }
+    tracing::info!(
+        suppressed_addresses = directory.suppressed.len(),
+        calls = list_calls,
+        "SES suppression list read"
+    );
     let file = work.put_json(&run.key(files::ADMINS), &directory).await?;
     Ok(AdminsLoaded {
         admins: directory.admins.len(),
@@ -94,8 +108,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = warden_lambda::env();
     let aws = warden_lambda::aws_config().await;
     let secrets = UserSecrets::from_config(&aws, env.secret_prefix());
+    let suppressions = Suppressions::from_config(&aws);
     let work = WorkStore::from_config(&aws, env.work_bucket()?);
-    run(service_fn(|event| handler(&secrets, &work, event))).await
+    run(service_fn(|event| {
+        handler(&secrets, &suppressions, &work, event)
+    }))
+    .await
 }
 
 #[cfg(test)]
@@ -109,6 +127,29 @@ mod tests {
     use warden_aws::work::fake::FakeBucket;
     use warden_core::secret_validation::plan;
     use warden_core::trigger::{Request, Scope, Trigger};
+
+    /// An account suppression list holding these addresses (bounced on 2026-11-02).
+    fn suppressed(addresses: &[&'static str]) -> Suppressions {
+        use aws_sdk_sesv2::operation::list_suppressed_destinations::ListSuppressedDestinationsOutput;
+        use aws_sdk_sesv2::types::{SuppressedDestinationSummary, SuppressionListReason};
+        let addresses = addresses.to_vec();
+        let rule =
+            mock!(aws_sdk_sesv2::Client::list_suppressed_destinations).then_output(move || {
+                let mut out = ListSuppressedDestinationsOutput::builder();
+                for address in &addresses {
+                    out = out.suppressed_destination_summaries(
+                        SuppressedDestinationSummary::builder()
+                            .email_address(*address)
+                            .reason(SuppressionListReason::Bounce)
+                            .last_update_time(aws_smithy_types::DateTime::from_secs(1_793_606_400))
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                out.build()
+            });
+        Suppressions::new(mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule]))
+    }
 
     fn admin_secret(email: &str, target: &str) -> String {
         serde_json::json!({
@@ -167,15 +208,66 @@ mod tests {
 
         let (bucket, event) = planned(&refs);
 
-        let loaded = handler(&UserSecrets::new(client, "SFTP/"), &bucket.store(), event)
-            .await
-            .unwrap();
+        let loaded = handler(
+            &UserSecrets::new(client, "SFTP/"),
+            &suppressed(&[]),
+            &bucket.store(),
+            event,
+        )
+        .await
+        .unwrap();
 
         assert_eq!(loaded.admins, 25);
         let dir: AdminDirectory = bucket.get(&loaded.file.key).expect("the directory");
         assert_eq!(dir.admins.len(), 25);
         assert_eq!(dir.get("Group3Admin").unwrap().emails, ["ops@example.com"]);
         assert_eq!(rule.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_admin_address_is_no_valid_address_and_the_list_is_kept_for_the_batches() {
+        let rule = mock!(Client::batch_get_secret_value).then_compute_output(|req| {
+            let mut out = BatchGetSecretValueOutput::builder();
+            for id in req.secret_id_list() {
+                let email = if id.ends_with("PaymentsAdmin") {
+                    "gone@bank.example, ops@bank.example"
+                } else {
+                    "gone@other.example"
+                };
+                out = out.secret_values(
+                    SecretValueEntry::builder()
+                        .name(id)
+                        .secret_string(admin_secret(email, "/bucket/group"))
+                        .build(),
+                );
+            }
+            out.build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+        let (bucket, event) = planned(&["PaymentsAdmin", "CardsAdmin", "partner1"]);
+
+        let loaded = handler(
+            &UserSecrets::new(client, "SFTP/"),
+            &suppressed(&[
+                "gone@bank.example",
+                "gone@other.example",
+                "partner@x.example",
+            ]),
+            &bucket.store(),
+            event,
+        )
+        .await
+        .unwrap();
+
+        let dir: AdminDirectory = bucket.get(&loaded.file.key).expect("the directory");
+        let payments = dir.get("PaymentsAdmin").unwrap();
+        assert_eq!(payments.emails, ["ops@bank.example"]);
+        assert_eq!(payments.suppressed[0].address, "gone@bank.example");
+        assert!(dir.get("CardsAdmin").unwrap().emails.is_empty());
+        assert!(
+            dir.suppressed.contains("partner@x.example"),
+            "users' addresses are checked against it"
+        );
     }
 
     #[tokio::test]
@@ -194,9 +286,14 @@ mod tests {
 
         let (bucket, event) = planned(&["PaymentsAdmin", "bank1"]);
 
-        let err = handler(&UserSecrets::new(client, "SFTP/"), &bucket.store(), event)
-            .await
-            .unwrap_err();
+        let err = handler(
+            &UserSecrets::new(client, "SFTP/"),
+            &suppressed(&[]),
+            &bucket.store(),
+            event,
+        )
+        .await
+        .unwrap_err();
 
         let diagnostic = Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "AdminUnreadable");
@@ -214,6 +311,7 @@ mod tests {
         let errors = [
             LoadAdminsError::AdminUnreadable("Admin1".into()),
             LoadAdminsError::Secrets(SecretsError::BatchTooLarge(21)),
+            LoadAdminsError::Suppressions(SuppressionError::Unavailable("throttled".into())),
         ];
         for err in &errors {
             assert!(listed.reports(err.name()), "{}", err.name());

@@ -5,12 +5,16 @@
 //! run's send Map, one child per email), in which case what became of it is written next to it,
 //! success or refusal, so the summary can account for every email. Throttling is reported as
 //! `EmailThrottled` (the state machine retries it); a refusal as `EmailRejected` (it does not).
+//!
+//! Every message goes through the configuration set (`CONFIGURATION_SET`), with its HTML part
+//! when it has one, and tags naming the workflow, the kind and, for a stored email, the run and
+//! its number: SES's bounce and complaint events carry them back to `handle-email-events`.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::email::{EmailError, Mailer, OutgoingEmail};
 use warden_aws::work::{WorkError, WorkStore};
-use warden_core::notify::Email;
+use warden_core::notify::{Email, EmailKind, tag};
 use warden_core::secret_validation::{SendOutcome, files};
 use warden_core::work::Run;
 use warden_core::{ErrorName, Named};
@@ -60,11 +64,11 @@ async fn handler(
     event: LambdaEvent<SendRequest>,
 ) -> Result<SendOutcome, SendEmailError> {
     match event.payload {
-        SendRequest::Inline(email) => Ok(send(mailer, email).await?),
+        SendRequest::Inline(email) => Ok(send(mailer, email, None).await?),
         SendRequest::Stored(stored) => {
             let email: Email = work.get_json(&stored.key).await?;
             let outcome_key = stored.run.numbered(files::SENT, stored.index);
-            match send(mailer, email.clone()).await {
+            match send(mailer, email.clone(), Some(&stored)).await {
                 Ok(outcome) => {
                     work.put_json(&outcome_key, &outcome).await?;
                     Ok(outcome)
@@ -80,12 +84,43 @@ async fn handler(
     }
 }
 
-async fn send(mailer: &Mailer, email: Email) -> Result<SendOutcome, EmailError> {
+/// The `EmailTags` of a message: which workflow and kind it is, and for a stored email its run
+/// and number, so that an SES event about it leads back to the email's file (and to whose
+/// addresses it went to).
+fn tags(email: &Email, stored: Option<&StoredEmail>) -> Vec<(&'static str, String)> {
+    let workflow = match email.kind {
+        EmailKind::Findings | EmailKind::KeyExpiry => "secret-validation",
+        EmailKind::PrefixLists => "prefix-list-sync",
+    };
+    let mut tags = vec![
+        (tag::WORKFLOW, workflow.to_owned()),
+        (tag::KIND, email.kind.as_str().to_owned()),
+    ];
+    if let Some(stored) = stored {
+        tags.push((tag::STATE_MACHINE, stored.run.state_machine.clone()));
+        tags.push((tag::RUN, stored.run.execution.clone()));
+        tags.push((tag::EMAIL, stored.index.to_string()));
+    }
+    if email.rerouted {
+        tags.push((tag::REROUTED, "true".to_owned()));
+    }
+    tags
+}
+
+async fn send(
+    mailer: &Mailer,
+    email: Email,
+    stored: Option<&StoredEmail>,
+) -> Result<SendOutcome, EmailError> {
+    let tags = tags(&email, stored);
+    let html = email.html_part();
     let outgoing = OutgoingEmail {
         to: &email.to,
         cc: &email.cc,
         subject: &email.subject,
         body: &email.body,
+        html: Some(&html),
+        tags: &tags,
     };
     let message_id = mailer.send(&outgoing).await.inspect_err(|e| {
         tracing::error!(error = %e.name(), to = ?email.to, subject = %email.subject, "Email not sent: {e}");
@@ -102,6 +137,7 @@ fn outcome_of(email: Email, message_id: Option<String>, error: Option<String>) -
         subject: email.subject,
         message_id,
         error,
+        rerouted: email.rerouted,
     }
 }
 
@@ -110,8 +146,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     warden_lambda::init_logging();
     let env = warden_lambda::env();
     let sender = env.required("SENDER_EMAIL", "a verified SES identity")?;
+    let configuration_set = env.var("CONFIGURATION_SET").map(str::to_owned);
     let aws = warden_lambda::aws_config().await;
-    let mailer = Mailer::from_config(&aws, sender);
+    let mailer = Mailer::from_config(&aws, sender).with_configuration_set(configuration_set);
     let work = WorkStore::from_config(&aws, env.work_bucket()?);
     run(service_fn(|event| handler(&mailer, &work, event))).await
 }
@@ -137,6 +174,9 @@ mod tests {
             cc: vec![],
             subject: "sftp-warden: 1 SFTP user needs attention".into(),
             body: "nab-feeds: rule 3".into(),
+            html: None,
+            address_holders: vec![],
+            rerouted: false,
         }
     }
 

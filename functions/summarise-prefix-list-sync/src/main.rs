@@ -4,10 +4,14 @@
 //! bounded one — counts per list, the first few CIDRs, the problems, where the full summary is —
 //! with, when anything needs a person, the email to the SuperAdmins. The bounded summary stays
 //! under 30,000 bytes whatever the run did, so a `Fail` cause carries it whole.
+//!
+//! When there is something to mail, the SuperAdmins' addresses on SES's suppression list are left
+//! out (a note says which); if none is left, the run's problems say nobody could be told.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use warden_aws::suppression::Suppressions;
 use warden_aws::work::{WorkError, WorkStore};
 use warden_core::prefix_lists::report::{
     FamilyRun, PlanRecord, SummaryInput, SyncReport, UsersRead, report, summarise,
@@ -54,6 +58,7 @@ impl From<SummariseError> for Diagnostic {
 
 async fn handler(
     work: &WorkStore,
+    suppressions: &Suppressions,
     event: LambdaEvent<SummariseRequest>,
 ) -> Result<SyncReport, SummariseError> {
     let SummariseRequest {
@@ -82,7 +87,7 @@ async fn handler(
         .as_ref()
         .map(|u| u.super_admins.clone())
         .unwrap_or_default();
-    let summary = summarise(&SummaryInput {
+    let mut summary = summarise(&SummaryInput {
         ignored,
         failure,
         users,
@@ -90,6 +95,17 @@ async fn handler(
         plans,
         outcomes,
     });
+    let super_admins = if summary.problems.is_empty() || super_admins.is_empty() {
+        super_admins
+    } else {
+        deliverable(
+            suppressions,
+            super_admins,
+            &mut summary.notes,
+            &mut summary.problems,
+        )
+        .await
+    };
     let full = work.put_json(&run.key(files::SUMMARY), &summary).await?;
     let report = report(&summary, &full, &super_admins);
     for list in &report.summary.lists {
@@ -120,6 +136,40 @@ async fn handler(
     Ok(report)
 }
 
+/// The SuperAdmin addresses mail may go to: those not on SES's suppression list. A list that
+/// cannot be read leaves them all (SES drops a suppressed recipient itself; the report must not
+/// be lost for it), with a note.
+async fn deliverable(
+    suppressions: &Suppressions,
+    addresses: Vec<String>,
+    notes: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    match suppressions.read_all().await {
+        Ok((list, _)) => {
+            let (deliverable, suppressed) = list.partition(&addresses);
+            for entry in &suppressed {
+                notes.push(format!(
+                    "not mailed to SuperAdmin address {}",
+                    entry.sentence()
+                ));
+            }
+            if deliverable.is_empty() {
+                problems.push(
+                    "nobody could be told about these problems: every SuperAdmin address is on SES's suppression list"
+                        .to_owned(),
+                );
+            }
+            deliverable
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "SES's suppression list could not be read; every SuperAdmin address is mailed");
+            notes.push(format!("SES's suppression list could not be read ({e}); every SuperAdmin address was mailed"));
+            addresses
+        }
+    }
+}
+
 /// A file a failed or skipped step never wrote reads as nothing.
 async fn optional<T: DeserializeOwned>(
     work: &WorkStore,
@@ -138,7 +188,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = warden_lambda::env();
     let aws = warden_lambda::aws_config().await;
     let work = WorkStore::from_config(&aws, env.work_bucket()?);
-    run(service_fn(|event| handler(&work, event))).await
+    let suppressions = Suppressions::from_config(&aws);
+    run(service_fn(|event| handler(&work, &suppressions, event))).await
 }
 
 #[cfg(test)]
@@ -148,6 +199,30 @@ mod tests {
     use serde_json::{Value, json};
     use warden_aws::work::fake::FakeBucket;
     use warden_core::prefix_lists::AddressFamily;
+
+    /// SES's suppression list holding these addresses.
+    fn suppressed(addresses: &[&'static str]) -> Suppressions {
+        use aws_sdk_sesv2::operation::list_suppressed_destinations::ListSuppressedDestinationsOutput;
+        use aws_sdk_sesv2::types::{SuppressedDestinationSummary, SuppressionListReason};
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let addresses = addresses.to_vec();
+        let rule =
+            mock!(aws_sdk_sesv2::Client::list_suppressed_destinations).then_output(move || {
+                let mut out = ListSuppressedDestinationsOutput::builder();
+                for address in &addresses {
+                    out = out.suppressed_destination_summaries(
+                        SuppressedDestinationSummary::builder()
+                            .email_address(*address)
+                            .reason(SuppressionListReason::Bounce)
+                            .last_update_time(aws_smithy_types::DateTime::from_secs(1_793_606_400))
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                out.build()
+            });
+        Suppressions::new(mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule]))
+    }
 
     fn run() -> Run {
         Run {
@@ -201,7 +276,9 @@ mod tests {
             "version": 6, "entries": 2, "removeSteps": 1, "addSteps": 1, "done": 2, "next": "done",
             "added": 1, "removed": 1, "writes": 2, "finalState": "modify-complete"}]);
 
-        let report = handler(&bucket.store(), state(lists)).await.unwrap();
+        let report = handler(&bucket.store(), &suppressed(&[]), state(lists))
+            .await
+            .unwrap();
 
         let summary = serde_json::to_value(&report.summary).unwrap();
         assert_eq!(summary["inSync"], true);
@@ -228,7 +305,9 @@ mod tests {
             "version": 5, "entries": 2, "addSteps": 1, "done": 0, "next": "add",
             "failure": {"Error": "PrefixListBusy", "Cause": "{\"errorType\":\"PrefixListBusy\",\"errorMessage\":\"prefix list pl-a is still applying a change\"}"}}]);
 
-        let report = handler(&bucket.store(), state(lists)).await.unwrap();
+        let report = handler(&bucket.store(), &suppressed(&[]), state(lists))
+            .await
+            .unwrap();
 
         assert!(!report.summary.in_sync);
         assert_eq!(report.emails.len(), 1);
@@ -248,6 +327,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_suppressed_super_admin_address_is_not_mailed_and_if_none_is_left_nobody_is_told() {
+        let lists = json!([{"id": "pl-a", "name": "a-AUTOMATED_PREFIX", "maxEntries": 10,
+            "version": 5, "entries": 2, "addSteps": 1, "done": 0, "next": "add",
+            "failure": {"Error": "PrefixListBusy", "Cause": "busy"}}]);
+
+        let report = handler(
+            &bucket(&[]).store(),
+            &suppressed(&["root@ops.example.com"]),
+            state(lists),
+        )
+        .await
+        .unwrap();
+
+        assert!(report.emails.is_empty(), "{:?}", report.emails);
+        assert!(
+            report
+                .summary
+                .notes
+                .iter()
+                .any(|n| n
+                    .starts_with("not mailed to SuperAdmin address root@ops.example.com bounced")),
+            "{:?}",
+            report.summary.notes
+        );
+        assert!(
+            report
+                .summary
+                .problems
+                .iter()
+                .any(|p| p.contains("every SuperAdmin address is on SES's suppression list"))
+        );
+    }
+
+    #[tokio::test]
     async fn a_change_that_needs_no_sync_is_summarised_without_reading_anything_but_the_outcomes() {
         let input = json!({"run": run(), "olderSyncs": {"older": 0},
             "ignored": {"Error": "NotAnSftpUser", "Cause": "prod/db is not an SFTP user secret"}});
@@ -255,6 +368,7 @@ mod tests {
 
         let report = handler(
             &bucket.store(),
+            &suppressed(&[]),
             LambdaEvent::new(serde_json::from_value(input).unwrap(), Context::default()),
         )
         .await
@@ -273,6 +387,7 @@ mod tests {
 
         let report = handler(
             &bucket.store(),
+            &suppressed(&[]),
             LambdaEvent::new(serde_json::from_value(input).unwrap(), Context::default()),
         )
         .await

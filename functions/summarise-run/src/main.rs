@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::work::{WorkError, WorkStore};
+use warden_core::admins::AdminDirectory;
 use warden_core::notify::Email;
 use warden_core::secret_validation::{
     self, BatchResult, EmailRef, Plan, RunSummary, SendOutcome, SentEmail, SummaryInput, files,
@@ -60,6 +61,12 @@ async fn handler(
         .map(|(_, usernames)| usernames.clone())
         .collect();
     let unrouted: Vec<String> = work.get_json(&run.key(files::UNROUTED)).await?;
+    let admins: AdminDirectory = work.get_json(&run.key(files::ADMINS)).await?;
+    let suppressed_super_admins = admins
+        .suppressed_super_admin_addresses()
+        .into_iter()
+        .map(|(username, entry)| (username.to_owned(), entry.clone()))
+        .collect();
     let emails: Vec<EmailRef> = match work.get_json(&run.key(files::EMAIL_INDEX)).await {
         Ok(emails) => emails,
         Err(WorkError::Missing { .. }) => Vec::new(), // nothing was to be sent
@@ -90,6 +97,7 @@ async fn handler(
         sent,
         missing_batches,
         unsent,
+        suppressed_super_admins,
     });
     let full = work.put_json(&run.key(files::SUMMARY), &summary).await?;
     tracing::info!(
@@ -145,6 +153,9 @@ mod tests {
             cc: vec![],
             subject: subject.into(),
             body: "b".into(),
+            html: None,
+            address_holders: vec![],
+            rerouted: false,
         }
     }
 
@@ -171,6 +182,7 @@ mod tests {
         }
         bucket.put(&run().key(files::PLAN), &plan);
         bucket.put(&run().key(files::UNROUTED), &Vec::<String>::new());
+        bucket.put(&run().key(files::ADMINS), &AdminDirectory::default());
         let mut index = Vec::new();
         for (i, subject) in ["first", "second"].into_iter().enumerate() {
             let key = run().numbered(files::EMAILS, i);
@@ -183,6 +195,7 @@ mod tests {
                 subject: subject.into(),
                 message_id: Some(format!("id-{i}")),
                 error: None,
+                rerouted: i == 1,
             };
             bucket.put(&run().numbered(files::SENT, i), &outcome);
         }
@@ -210,6 +223,43 @@ mod tests {
         let full: Summary = bucket.get(&run().key(files::SUMMARY)).unwrap();
         assert_eq!(full.emails_sent.len(), 2);
         assert_eq!(full.emails_sent[1].subject, "second");
+        assert_eq!(
+            summary.emails_rerouted, 1,
+            "the second notice went to the admins"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_suppressed_super_admin_address_is_a_problem_so_the_run_fails_visibly() {
+        use warden_core::suppression::{Suppression, SuppressionReason};
+        let bucket = bucket();
+        let super_admin = include_str!("../../../test-events/users/SFTPSuperAdmin.json");
+        let address = warden_core::AdminDirectory::from_secrets([("SFTPSuperAdmin", super_admin)])
+            .super_admin_emails()[0]
+            .clone();
+        let admins = AdminDirectory::from_secrets([("SFTPSuperAdmin", super_admin)])
+            .with_suppressions(
+                vec![Suppression {
+                    address: address.clone(),
+                    reason: SuppressionReason::Bounce,
+                    since: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+                }]
+                .into(),
+            );
+        bucket.put(&run().key(files::ADMINS), &admins);
+
+        let summary = handler(&bucket.store(), event()).await.unwrap();
+
+        assert!(!summary.complete);
+        assert_eq!(summary.problems_total, 1, "{:?}", summary.problems);
+        assert!(
+            summary.problems[0].starts_with(&format!(
+                "SuperAdmin SFTPSuperAdmin gets no mail at {address} bounced"
+            )),
+            "{}",
+            summary.problems[0]
+        );
+        assert!(summary.problems[0].contains("since 2026-11-02"));
     }
 
     #[tokio::test]

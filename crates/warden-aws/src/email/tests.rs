@@ -57,6 +57,8 @@ async fn throttling_then_success_is_retried_and_delivered() {
         cc: &[],
         subject: "s",
         body: "b",
+        html: None,
+        tags: &[],
     };
 
     let id = Mailer::new(client, "sftp@example.com")
@@ -83,6 +85,8 @@ async fn throttling_that_outlasts_the_sdk_retries_is_a_throttled_error() {
         cc: &[],
         subject: "s",
         body: "b",
+        html: None,
+        tags: &[],
     };
 
     let err = Mailer::new(client, "sftp@example.com")
@@ -104,6 +108,8 @@ async fn a_rejected_message_is_surfaced_as_rejected_and_not_retried() {
         cc: &[],
         subject: "s",
         body: "b",
+        html: None,
+        tags: &[],
     };
 
     let err = Mailer::new(client, "sftp@example.com")
@@ -144,6 +150,8 @@ async fn the_request_carries_sender_recipients_subject_and_text_body() {
         cc: &cc,
         subject: "Subject",
         body: "Body",
+        html: None,
+        tags: &[],
     };
 
     Mailer::new(client, "sftp@example.com")
@@ -167,6 +175,8 @@ async fn a_message_without_recipients_or_with_too_many_is_refused_before_any_cal
             cc: &[],
             subject: "s",
             body: "b",
+            html: None,
+            tags: &[],
         })
         .await;
     let over = mailer
@@ -175,6 +185,8 @@ async fn a_message_without_recipients_or_with_too_many_is_refused_before_any_cal
             cc: &[],
             subject: "s",
             body: "b",
+            html: None,
+            tags: &[],
         })
         .await;
 
@@ -197,4 +209,50 @@ fn every_error_carries_a_name_the_registry_lists_for_ses() {
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_message_goes_through_the_configuration_set_with_its_html_part_and_safe_tags() {
+    let rule = mock!(Client::send_email)
+        .match_requests(|r| {
+            let simple = r.content().and_then(|c| c.simple()).unwrap();
+            let body = simple.body().unwrap();
+            let tags: Vec<(&str, &str)> = r
+                .email_tags()
+                .iter()
+                .map(|t| (t.name(), t.value()))
+                .collect();
+            r.configuration_set_name() == Some("sftp-warden")
+                && body.text().map(|t| t.data()) == Some("plain")
+                && body.html().map(|h| h.data()) == Some("<p>html</p>")
+                && tags == [("kind", "keyExpiry"), ("run", "weekly_2026-11-30_x")]
+        })
+        .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
+    let client = mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule]);
+    let mailer = Mailer::new(client, "sftp-warden@example.com")
+        .with_configuration_set(Some("sftp-warden".into()));
+    let to = vec!["ops@bank.example".to_owned()];
+    let tags = [
+        ("kind", "keyExpiry".to_owned()),
+        ("run", "weekly:2026-11-30/x".to_owned()),
+    ];
+
+    let id = mailer
+        .send(&OutgoingEmail {
+            to: &to,
+            cc: &[],
+            subject: "s",
+            body: "plain",
+            html: Some("<p>html</p>"),
+            tags: &tags,
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(id, "m-1");
+    assert_eq!(
+        rule.num_calls(),
+        1,
+        "the request carried the set, both parts and the tags"
+    );
 }

@@ -24,6 +24,7 @@ fn report(username: &str, group_admin: Option<&str>, findings: usize) -> UserRep
         name: Some(format!("{username} Ltd")),
         group_admin: group_admin.map(Into::into),
         contact_emails: vec![format!("ops@{username}.example.com")],
+        suppressed_contacts: Vec::new(),
         findings: (0..findings)
             .map(|i| {
                 Finding::new(
@@ -435,4 +436,289 @@ fn email_kinds_serialise_in_camel_case() {
     }))
     .unwrap();
     assert!(email.cc.is_empty());
+}
+
+// ---- the SES suppression list (DESIGN.md section 4: a suppressed address is no address) ---------
+
+use crate::suppression::{Suppression, SuppressionList, SuppressionReason};
+
+fn suppressed(addresses: &[&str]) -> SuppressionList {
+    addresses
+        .iter()
+        .map(|a| Suppression {
+            address: (*a).to_owned(),
+            reason: SuppressionReason::Bounce,
+            since: date(2026, 11, 2),
+        })
+        .collect()
+}
+
+/// A clean user due a key notice, validated against admins that know the suppression list.
+fn validated_due_user(email: &str, list: &SuppressionList) -> (UserReport, AdminDirectory) {
+    let admins = admins().with_suppressions(list.clone());
+    let mut secret = clean_user();
+    secret.insert("Email".into(), json!(email));
+    secret.insert("PublicKey".into(), json!(key_entry("ed25519", "20250105")));
+    let report = validate_user(
+        "bank1",
+        &secret_string(&secret),
+        &admins,
+        &Rules::default(),
+        date(2025, 11, 20),
+    );
+    (report, admins)
+}
+
+fn every_recipient(emails: &[Email]) -> Vec<String> {
+    emails
+        .iter()
+        .flat_map(|e| e.to.iter().chain(&e.cc).cloned())
+        .collect()
+}
+
+#[test]
+fn a_suppressed_partner_address_is_a_rule_4_finding_with_reason_and_date_and_keys_are_still_checked()
+ {
+    let list = suppressed(&["ops@bank1.example.com"]);
+    let (report, _) = validated_due_user("ops@bank1.example.com,sftp@bank1.example.com", &list);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    let finding = &report.findings[0];
+    assert_eq!(
+        (finding.rule.number(), finding.code.as_str()),
+        (4, "email-suppressed")
+    );
+    assert!(
+        finding.detail.contains("\"ops@bank1.example.com\" bounced"),
+        "{}",
+        finding.detail
+    );
+    assert!(finding.detail.contains("since 2026-11-02"));
+    assert!(finding.fix().contains("sftp-warden mail unsuppress"));
+    assert_eq!(report.contact_emails, ["sftp@bank1.example.com"]);
+    assert_eq!(
+        report.suppressed_contacts[0].address,
+        "ops@bank1.example.com"
+    );
+    assert!(report.meets_rules() && !report.is_clean());
+    assert_eq!(report.key_notices.len(), 1, "rule 9 still runs");
+}
+
+#[test]
+fn a_partner_whose_every_address_is_suppressed_has_its_notice_sent_to_its_group_admin_saying_why() {
+    let list = suppressed(&["ops@bank1.example.com"]);
+    let (report, admins) = validated_due_user("ops@bank1.example.com", &list);
+
+    let notices = key_expiry_notices(std::slice::from_ref(&report), &admins, &[]);
+
+    assert_eq!(notices.len(), 1);
+    let notice = &notices[0];
+    assert!(notice.rerouted);
+    assert_eq!(notice.to, strings(&GROUP_A));
+    assert!(notice.cc.is_empty());
+    assert!(
+        notice
+            .subject
+            .starts_with("Undeliverable to the partner, please forward: Action needed"),
+        "{}",
+        notice.subject
+    );
+    assert!(notice.body.contains(
+        "ops@bank1.example.com bounced (the mailbox does not accept mail) and has been on the SES suppression list since 2026-11-02"
+    ));
+    assert!(
+        notice
+            .body
+            .contains("correct the Email of the secret SFTP/bank1")
+    );
+    assert_eq!(notice.address_holders, ["groupA-admin"]);
+    // And the digest tells the same admin to fix the address.
+    let digests = finding_digests(std::slice::from_ref(&report), &admins);
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].to, strings(&GROUP_A));
+    assert!(
+        digests[0]
+            .body
+            .contains("Rule 4 (email format): Email address \"ops@bank1.example.com\" bounced"),
+        "{}",
+        digests[0].body
+    );
+}
+
+#[test]
+fn a_partner_with_one_address_left_gets_the_notice_there_with_the_other_named() {
+    let list = suppressed(&["ops@bank1.example.com"]);
+    let (report, admins) =
+        validated_due_user("ops@bank1.example.com,sftp@bank1.example.com", &list);
+
+    let notices = key_expiry_notices(std::slice::from_ref(&report), &admins, &[]);
+
+    assert_eq!(notices.len(), 1);
+    assert!(!notices[0].rerouted);
+    assert_eq!(notices[0].to, ["sftp@bank1.example.com"]);
+    assert_eq!(notices[0].cc, strings(&GROUP_A));
+    assert!(
+        notices[0]
+            .body
+            .contains("Not sent to ops@bank1.example.com bounced")
+    );
+    assert_eq!(notices[0].address_holders, ["bank1", "groupA-admin"]);
+}
+
+#[test]
+fn a_suppressed_group_admin_counts_as_no_address_so_the_super_admins_are_told() {
+    let list = suppressed(&GROUP_A);
+    let admins = admins().with_suppressions(list);
+    let report = report("bank1", Some("groupA-admin"), 1);
+
+    assert_eq!(finding_recipients(&report, &admins), strings(&SUPER));
+    let notices = key_expiry_notices(&[due_report("bank1", "groupA-admin")], &admins, &[]);
+    assert_eq!(notices[0].cc, strings(&SUPER));
+    assert_eq!(
+        admins.get("groupA-admin").unwrap().suppressed.len(),
+        2,
+        "kept for the admin's own finding"
+    );
+}
+
+#[test]
+fn a_suppressed_super_admin_is_named_for_the_run_to_fail_on() {
+    let admins = admins().with_suppressions(suppressed(&SUPER));
+    assert!(admins.super_admin_emails().is_empty());
+    let named = admins.suppressed_super_admin_addresses();
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].0, "SFTPSuperAdmin");
+    assert_eq!(named[0].1.address, SUPER[0]);
+}
+
+#[test]
+fn a_notice_nobody_can_receive_is_counted_as_unrouted_never_dropped_silently() {
+    let mut every = vec!["ops@bank1.example.com"];
+    every.extend(GROUP_A);
+    every.extend(SUPER);
+    let list = suppressed(&every);
+    let (report, admins) = validated_due_user("ops@bank1.example.com", &list);
+
+    let digests = crate::secret_validation::emails_for(
+        &crate::secret_validation::DigestInput {
+            batches: vec![crate::secret_validation::BatchResult {
+                checked: 1,
+                reports: vec![report],
+                ..Default::default()
+            }],
+            admins,
+            notify_source_systems: true,
+        },
+        &[],
+    );
+
+    assert!(digests.emails.is_empty());
+    assert_eq!(digests.unrouted, ["bank1"]);
+}
+
+#[test]
+fn no_email_ever_goes_to_a_suppressed_address_whatever_is_suppressed() {
+    let addresses = [
+        "ops@bank1.example.com",
+        "sftp@bank1.example.com",
+        GROUP_A[0],
+        GROUP_A[1],
+        SUPER[0],
+    ];
+    // Every subset of the five addresses suppressed, for a user with findings, a clean user due
+    // a notice, and a user of the GroupAdmin without an address.
+    for mask in 0u32..(1 << addresses.len()) {
+        let chosen: Vec<&str> = addresses
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, a)| *a)
+            .collect();
+        let list = suppressed(&chosen);
+        let (due, admins) =
+            validated_due_user("ops@bank1.example.com,sftp@bank1.example.com", &list);
+        let reports = vec![
+            due,
+            report("bank2", Some("groupA-admin"), 2),
+            report("bank3", Some("groupB-admin"), 1),
+        ];
+        let mut emails = finding_digests(&reports, &admins);
+        emails.extend(key_expiry_notices(&reports, &admins, &[]));
+        for recipient in every_recipient(&emails) {
+            assert!(
+                !list.contains(&recipient),
+                "{recipient} is suppressed (mask {mask:05b})"
+            );
+        }
+        let unrouted = crate::secret_validation::emails_for(
+            &crate::secret_validation::DigestInput {
+                batches: vec![crate::secret_validation::BatchResult {
+                    checked: 3,
+                    reports: reports.clone(),
+                    ..Default::default()
+                }],
+                admins: admins.clone(),
+                notify_source_systems: true,
+            },
+            &[],
+        )
+        .unrouted;
+        // Whoever has something to be told either is in an email or is counted as unrouted.
+        let told: std::collections::BTreeSet<String> = emails
+            .iter()
+            .flat_map(|e| e.body.lines().map(str::to_owned))
+            .collect();
+        for user in ["bank1", "bank2", "bank3"] {
+            let mentioned = told.iter().any(|line| line.contains(user));
+            assert!(
+                mentioned || unrouted.iter().any(|u| u == user),
+                "{user} neither told nor unrouted (mask {mask:05b})"
+            );
+        }
+    }
+}
+
+// ---- HTML -----------------------------------------------------------------------------------------
+
+#[test]
+fn the_html_digest_is_a_table_per_user_and_hostile_values_stay_text() {
+    let mut report = report("bank1", Some("groupA-admin"), 0);
+    report.name = Some("<script>alert('x')</script> \"Bank\" & Co".into());
+    report.findings = vec![Finding::new(
+        crate::validation::Code::EmailMalformed,
+        "Email address \"a@b.com\\nBcc: evil@x.test\" <img src=x onerror=alert(1)> has control characters",
+    )];
+    let admins = admins();
+
+    let digest = &finding_digests(&[report], &admins)[0];
+    let html = digest.html.as_deref().expect("the digest has its own HTML");
+
+    assert!(html.contains("<table"), "{html}");
+    assert!(html.contains("<th style="));
+    assert!(html.contains("4 (email format)"));
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &quot;Bank&quot; &amp; Co")
+    );
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(!html.contains("\nBcc:"), "no header-like line");
+    assert!(!digest.subject.contains('\n') && !digest.subject.contains('<'));
+}
+
+#[test]
+fn a_notice_without_its_own_html_is_sent_as_its_text_in_html_paragraphs() {
+    let mut report = due_report("bank1", "groupA-admin");
+    report.name = Some("Evil <b>Corp</b>\r\nBcc: x@evil.test".into());
+    let notice = &key_expiry_notices(&[report], &admins(), &[])[0];
+
+    let html = notice.html_part();
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        html.contains("<p>Hello Evil &lt;b&gt;Corp&lt;/b&gt;Bcc: x@evil.test,</p>"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>"));
 }

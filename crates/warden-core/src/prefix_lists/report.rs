@@ -666,6 +666,9 @@ fn super_admin_emails(summary: &BoundedSummary, super_admins: &[String]) -> Vec<
             cc: Vec::new(),
             subject: subject.clone(),
             body: body.clone(),
+            html: None,
+            address_holders: Vec::new(),
+            rerouted: false,
         })
         .collect()
 }

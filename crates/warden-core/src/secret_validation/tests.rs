@@ -100,6 +100,7 @@ fn report(name: &str, rules: &[Rule]) -> UserReport {
         name: None,
         group_admin: Some("PaymentsAdmin".into()),
         contact_emails: vec![],
+        suppressed_contacts: vec![],
         findings: rules
             .iter()
             .map(|r| Finding {
@@ -120,6 +121,7 @@ fn outcome(subject: &str, error: Option<&str>) -> SendOutcome {
         subject: subject.into(),
         message_id: None,
         error: error.map(str::to_owned),
+        rerouted: false,
     }
 }
 
@@ -142,6 +144,7 @@ fn the_summary_counts_users_findings_per_rule_and_emails() {
         sent: vec![outcome("hello", None)],
         missing_batches: vec![],
         unsent: vec![],
+        suppressed_super_admins: vec![],
     });
     assert_eq!(s.users_checked, 3);
     assert_eq!(s.users_with_findings, ["a", "b"]);
@@ -173,6 +176,7 @@ fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
             cc: vec![],
             subject: "Rotate your key".into(),
         }],
+        suppressed_super_admins: vec![],
     });
     assert!(!s.complete);
     assert_eq!(s.problems.len(), 5, "{:?}", s.problems);
@@ -190,7 +194,7 @@ fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
     assert!(
         s.problems
             .iter()
-            .any(|p| p.contains("nobody could be told about the findings of z"))
+            .any(|p| p.contains("nobody could be told about the findings or key notices of z"))
     );
     assert!(s.problems.iter().any(|p| p.contains("EmailRejected")));
     assert!(s.emails_sent.is_empty());
@@ -294,6 +298,7 @@ fn the_bounded_summary_of_a_run_that_went_badly_everywhere_fits_a_fail_cause() {
             .collect(),
         missing_batches: vec![names(20); 100],
         unsent: vec![],
+        suppressed_super_admins: vec![],
     });
     let full = WorkFile {
         bucket: "work".into(),

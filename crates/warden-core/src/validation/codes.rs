@@ -68,6 +68,8 @@ codes! {
         "Add at least one contact address: key expiry notices go there.";
     EmailMalformed = "email-malformed", EmailFormat,
         "Correct the address to the form name@domain.tld, without spaces or other characters around it.";
+    EmailSuppressed = "email-suppressed", EmailFormat,
+        "Replace the address with one that receives mail (ask its owner), or correct its spelling; then remove it from the SES suppression list with `sftp-warden mail unsuppress ADDRESS`. Until then nothing is sent to it and its mail goes to the admins.";
     HomeDirectoryType = "home-directory-type", HomeDirectory,
         "Set HomeDirectoryType to LOGICAL (upper case).";
     HomeDirectoryDetailsInvalid = "home-directory-details-invalid", HomeDirectory,

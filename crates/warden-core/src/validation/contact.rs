@@ -1,4 +1,5 @@
-//! Rules 3 (email delimiter) and 4 (email format) on the `Email` value.
+//! Rules 3 (email delimiter) and 4 (email format, and not on the SES suppression list) on the
+//! `Email` value.
 
 use super::{Check, Code, Findings};
 use crate::email::{self, MISTYPED_DELIMITERS};
@@ -39,7 +40,7 @@ pub(super) fn delimiters(check: &Check, findings: &mut Findings) {
     }
 }
 
-/// Rule 4: each address is well formed; Users and SuperAdmins have at least one (a GroupAdmin
+/// Rule 4: each address is well formed and not suppressed; Users and SuperAdmins have at least one (a GroupAdmin
 /// without one is allowed: its mail goes to the SuperAdmins).
 pub(super) fn addresses(check: &Check, findings: &mut Findings) {
     let Some(value) = check.secret.text(SecretKey::Email) else {
@@ -57,6 +58,16 @@ pub(super) fn addresses(check: &Check, findings: &mut Findings) {
             findings.push(
                 Code::EmailMalformed,
                 format!("Email address {} {problem}", quoted(address)),
+            );
+        } else if let Some(entry) = check.admins.suppressed.get(address) {
+            findings.push(
+                Code::EmailSuppressed,
+                format!(
+                    "Email address {} {} and has been on the SES suppression list since {}: nothing is sent to it",
+                    quoted(address),
+                    entry.reason.describe(),
+                    entry.since
+                ),
             );
         }
     }

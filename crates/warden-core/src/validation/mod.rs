@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::admins::AdminDirectory;
 use crate::config::Rules;
 use crate::email;
+use crate::suppression::Suppression;
 use crate::text;
 use crate::user::{Role, SecretKey, UserSecret};
 
@@ -160,9 +161,12 @@ pub struct UserReport {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_admin: Option<String>,
-    /// Only well-formed addresses from `Email`.
+    /// The well-formed addresses from `Email` that mail may go to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contact_emails: Vec<String>,
+    /// Its well-formed addresses on the SES suppression list (never mailed; also a finding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed_contacts: Vec<Suppression>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -173,6 +177,14 @@ impl UserReport {
     /// No findings: the secret meets rules 1–8.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
+    }
+
+    /// The secret meets rules 1–8 apart from suppressed addresses: those are findings for the
+    /// admin, but the key checks (rule 9) and the key notices go on, rerouted if need be.
+    pub fn meets_rules(&self) -> bool {
+        self.findings
+            .iter()
+            .all(|f| f.code == Code::EmailSuppressed.as_str())
     }
 }
 
@@ -199,6 +211,7 @@ pub fn validate_user(
         name: None,
         group_admin: None,
         contact_emails: Vec::new(),
+        suppressed_contacts: Vec::new(),
         findings: Vec::new(),
         key_notices: Vec::new(),
     };
@@ -221,6 +234,8 @@ pub fn validate_user(
         .map(email::well_formed_addresses)
         .unwrap_or_default();
     report.contact_emails.truncate(MAX_CONTACT_EMAILS);
+    (report.contact_emails, report.suppressed_contacts) =
+        admins.suppressed.partition(&report.contact_emails);
 
     let check = Check {
         role: report.role,
@@ -241,7 +256,7 @@ pub fn validate_user(
     let keys = public_keys::public_keys(&check, &mut findings);
 
     report.findings = findings.finish();
-    if report.findings.is_empty() {
+    if report.meets_rules() {
         report.key_notices = public_keys::key_notices(&keys, rules, today);
     }
     report
