@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use devstack::bench_idp::{Contender, Emulator, measure, table, to_json};
+use devstack::bench_idp::{self, Contender, Emulator, measure, table, to_json};
 use devstack::deployment;
 use devstack::stack::{LocalStack, StackOptions};
 use devstack::tools;
@@ -144,20 +144,38 @@ fn bench_idp(release: bool, logins: usize) -> Result<()> {
         },
     ];
     step(&format!(
-        "5 cold starts each, then {logins} warm logins (bpay-batch password login, direct event)"
+        "5 cold starts each, then {logins} warm logins (bpay-batch password login, direct event; the Rust function also with anz-bank's key login)"
     ));
     let emulator = Emulator::start(&stack)?;
     let mut all = Vec::new();
+    let password = bench_idp::benchmark_login();
     for contender in &contenders {
-        let figures = measure(&stack, &emulator, contender, 5, logins)?;
+        let figures = measure(&stack, &emulator, contender, &password, 5, logins)?;
         println!(
             "  {}: cold starts {:.1?} ms",
             figures.label, figures.cold_ms
         );
         all.push(figures);
     }
+    let rust_key = Contender {
+        label: format!("{}, key login", contenders[0].label),
+        command: contenders[0].command.clone(),
+    };
+    let figures = measure(
+        &stack,
+        &emulator,
+        &rust_key,
+        &bench_idp::key_login(),
+        5,
+        logins,
+    )?;
+    println!(
+        "  {}: cold starts {:.1?} ms",
+        figures.label, figures.cold_ms
+    );
+    all.push(figures);
     println!("\n{}", table(&all));
-    if let [rust, python] = all.as_slice() {
+    if let [rust, python, ..] = all.as_slice() {
         println!(
             "cold start {:.1}x faster, warm p50 {:.1}x faster, peak memory {:.1}x smaller",
             python.cold_median() / rust.cold_median(),

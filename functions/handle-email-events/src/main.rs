@@ -8,7 +8,8 @@
 //! validation of those users starts, named after the message so a redelivered event starts
 //! nothing. That run finds the suppressed address (rule 4) and tells the admin responsible, and
 //! reroutes what was meant for it. Soft bounces, delays, rejections and rendering failures are
-//! logged and counted, not acted on. Nothing here reads a secret.
+//! logged and counted, not acted on (every event's log line has `event_type` and `action`, which
+//! the template's metric filter counts). Nothing here reads a secret.
 
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -122,7 +123,12 @@ async fn handler(
     };
     match event.severity {
         Severity::Other => {
-            tracing::info!(event_type = %event.event_type, message_id = %event.message_id, "Email event ignored");
+            tracing::info!(
+                event_type = %event.event_type,
+                action = handled.action,
+                message_id = %event.message_id,
+                "Email event ignored"
+            );
             return Ok(handled);
         }
         Severity::Transient | Severity::MessageProblem => {
@@ -132,6 +138,7 @@ async fn handler(
                 recipients = ?event.recipients,
                 kind = ?event.kind,
                 message_id = %event.message_id,
+                action = "logged",
                 "Email not delivered yet or not sent; counted, not acted on"
             );
             handled.action = "logged";
@@ -149,6 +156,7 @@ async fn handler(
             recipients = ?event.recipients,
             kind = ?event.kind,
             message_id = %event.message_id,
+            action = "holdersUnknown",
             "Address suppressed, but the message does not say whose it is: the weekly audit reports it"
         );
         handled.action = "holdersUnknown";
