@@ -2,7 +2,7 @@
 //! `DescribeManagedPrefixLists` for all of them. A list still `modify-in-progress` is reported as
 //! `PrefixListBusy` (the state machine waits and asks again); one whose last change failed
 //! (`modify-failed`, EC2 rolled it back) is marked failed with EC2's state message, so the
-//! SuperAdmins hear of it. Lists the run did not write are not asked about.
+//! SuperAdmins hear of it. Lists the run did not write are never asked about.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use warden_core::prefix_lists::report::FamilyRun;
