@@ -12,6 +12,11 @@
   suppression list for bounces and complaints, and its events on the default bus; the rule for
   those events matches the SES samples in test-events/ses/ (and no change event), and feeds
   handle-email-events; bounce and complaint rates have alarms at SES's review thresholds;
+* operations: an alarm topic exists by default (KMS-encrypted), every alarm notifies it, every state
+  machine has TimeoutSeconds, logs ALL with execution data to a KMS log group kept at least 365 days,
+  and has alarms on ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted and ExecutionThrottled;
+  every function logs to its own log group with retention and KMS; the identity provider has alarms
+  on Errors, Throttles and p99 Duration; every dead-letter queue has a depth alarm;
 * the identity provider can be reached only as intended: IAM-authorised API with a resource policy
   that lets the invocation role alone call it, a role Transfer can assume only for this account's
   (or one named) server, a direct-invoke permission scoped to the server's ARN, and session
@@ -244,6 +249,107 @@ def check_email_deliverability(template):
     return checks, problems
 
 
+def check_operations(template):
+    """Alarms that reach someone, bounded runs, a year of logs."""
+    problems, checks = [], 0
+    resources = template["Resources"]
+    params = template["Parameters"]
+
+    def ref_name(node):
+        return node.get("Ref") if isinstance(node, dict) else None
+
+    def log_group_ok(name):
+        group = resources.get(name, {})
+        props = group.get("Properties", {})
+        retention = props.get("RetentionInDays")
+        if isinstance(retention, dict):
+            retention = params.get(ref_name(retention), {}).get("Default")
+        return group.get("Type") == "AWS::Logs::LogGroup" and "KmsKeyId" in props and retention is not None and int(retention) >= 365
+
+    topics = [n for n, r in resources.items() if r["Type"] == "AWS::SNS::Topic"]
+    checks += 1
+    if len(topics) != 1:
+        problems.append(f"expected the stack's alarm topic, found {topics}")
+        return checks, problems
+    topic = topics[0]
+    condition = resources[topic].get("Condition")
+    checks += 1
+    created_by_default = condition is None or (
+        template["Conditions"].get(condition) == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+        and params["AlarmTopicArn"].get("Default") == ""
+    )
+    if not created_by_default or "KmsMasterKeyId" not in resources[topic]["Properties"]:
+        problems.append(f"{topic}: should be created by default (AlarmTopicArn empty) and KMS-encrypted")
+    expected_action = [{"Fn::If": [condition, {"Ref": topic}, {"Ref": "AlarmTopicArn"}]}]
+    alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for name, props in alarms.items():
+        checks += 1
+        if props.get("AlarmActions") != expected_action:
+            problems.append(f"{name}: AlarmActions should be the alarm topic, {expected_action}")
+
+    def alarmed(namespace, metric, dimension, target):
+        return any(
+            p.get("Namespace") == namespace and p.get("MetricName") == metric
+            and {"Name": dimension, "Value": {"Ref": target}} in p.get("Dimensions", [])
+            for p in alarms.values()
+        )
+
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        props = res["Properties"]
+        asl = json.loads((ROOT / props["DefinitionUri"]).read_text())
+        checks += 1
+        if not isinstance(asl.get("TimeoutSeconds"), int) or asl["TimeoutSeconds"] <= 0:
+            problems.append(f"{props['DefinitionUri']}: needs TimeoutSeconds")
+        logging = props.get("Logging", {})
+        groups = [d.get("CloudWatchLogsLogGroup", {}).get("LogGroupArn", {}).get("Fn::GetAtt", [None])[0]
+                  for d in logging.get("Destinations", [])]
+        checks += 1
+        if logging.get("Level") != "ALL" or logging.get("IncludeExecutionData") is not True or not groups \
+                or not all(log_group_ok(g) for g in groups):
+            problems.append(f"{name}: needs Logging ALL with execution data to a KMS log group kept >= 365 days")
+        for metric in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"]:
+            checks += 1
+            if not alarmed("AWS/States", metric, "StateMachineArn", name):
+                problems.append(f"{name}: needs an alarm on {metric}")
+    for name, res in resources.items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        group = ref_name(res["Properties"].get("LoggingConfig", {}).get("LogGroup"))
+        checks += 1
+        if not group or not log_group_ok(group):
+            problems.append(f"{name}: needs its own log group with KMS and retention >= 365 days")
+    for metric in ["Errors", "Throttles", "Duration"]:
+        checks += 1
+        if not alarmed("AWS/Lambda", metric, "FunctionName", "IdentityProviderFunction"):
+            problems.append(f"IdentityProviderFunction: needs an alarm on {metric}")
+    dead_letters = set()
+    for res in resources.values():
+        props = res.get("Properties", {})
+        redrive = props.get("RedrivePolicy", {}).get("deadLetterTargetArn", {})
+        dead_letters.update(redrive.get("Fn::GetAtt", [None])[:1] if isinstance(redrive, dict) else [])
+        targets = props.get("Targets", []) + ([props["Target"]] if "Target" in props else [])
+        for target in targets:
+            arn = target.get("DeadLetterConfig", {}).get("Arn", {})
+            if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                dead_letters.add(arn["Fn::GetAtt"][0])
+    dead_letters.discard(None)
+    checks += 1
+    if not dead_letters:
+        problems.append("no dead-letter queue found")
+    for queue in sorted(dead_letters):
+        checks += 1
+        depth = any(
+            p.get("Namespace") == "AWS/SQS" and p.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}} in p.get("Dimensions", [])
+            for p in alarms.values()
+        )
+        if not depth:
+            problems.append(f"{queue}: a dead-letter queue needs a depth alarm")
+    return checks, problems
+
+
 def main() -> int:
     problems = []
     checks = 0
@@ -344,6 +450,10 @@ def main() -> int:
             if pattern.matches_event(event) != expected:
                 verb = "should match" if expected else "should not match"
                 problems.append(f"{rule_name}: pattern {verb} test-events/{sample}")
+
+    ops_checks, ops_problems = check_operations(template)
+    checks += ops_checks
+    problems.extend(ops_problems)
 
     mail_checks, mail_problems = check_email_deliverability(template)
     checks += mail_checks

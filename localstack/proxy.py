@@ -20,6 +20,12 @@ passes on to moto; what moto accepted is kept whole (text and HTML parts, config
 tags) and served at `GET /_local/sent-emails`, with any recipient that was on the suppression
 list at that moment (moto keeps only one part of a message, and no set or tags).
 
+Faults moto cannot produce are injected here for the tests: `POST /_local/faults
+{"unreadableSecrets": ["SFTP/PaymentsAdmin"]}` makes `BatchGetSecretValue` answer those secrets
+with a `DecryptionFailure` error entry, as Secrets Manager does when the caller may not use the
+secret's KMS key (the functions' Secrets Manager client points here through
+`AWS_ENDPOINT_URL_SECRETS_MANAGER` when a test asks for it).
+
 Standard library only; bound to loopback.
 """
 
@@ -43,6 +49,7 @@ IDP_FUNCTION = "identity-provider"
 SUPPRESSION = re.compile(r"^/v2/email/suppression/addresses(?:/(?P<address>[^/?]+))?/?(?:\?(?P<query>.*))?$")
 SEND_EMAIL = re.compile(r"^/v2/email/outbound-emails/?(?:\?.*)?$")
 SENT_EMAILS = "/_local/sent-emails"
+FAULTS = "/_local/faults"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 
 
@@ -106,6 +113,7 @@ class Proxy(BaseHTTPRequestHandler):
     moto = ("127.0.0.1", 5000)
     functions = ("127.0.0.1", 9000)
     suppressions = Suppressions()
+    unreadable = set()
 
     def log_message(self, fmt, *args):  # one line per request, on stderr
         sys.stderr.write("proxy: " + (fmt % args) + "\n")
@@ -231,8 +239,32 @@ class Proxy(BaseHTTPRequestHandler):
                 pass
         self._reply(status, headers, data)
 
+    def _batch_get_secret_value(self, body: bytes):
+        """Passes BatchGetSecretValue on to moto, then turns the faulted secrets into errors."""
+        status, headers, data = self._forward(self.moto, self.path, body)
+        if status == 200 and self.unreadable:
+            answer = json.loads(data)
+            kept, errors = [], answer.get("Errors") or []
+            for entry in answer.get("SecretValues") or []:
+                if entry.get("Name") in self.unreadable:
+                    errors.append({
+                        "SecretId": entry.get("Name"),
+                        "ErrorCode": "DecryptionFailure",
+                        "Message": "Access to KMS is not allowed (injected by the local stack)",
+                    })
+                else:
+                    kept.append(entry)
+            answer["SecretValues"], answer["Errors"] = kept, errors
+            data = json.dumps(answer).encode()
+        self._reply(status, headers, data)
+
     def _handle(self):
         body = self._body()
+        if self.command == "POST" and self.path == FAULTS:
+            Proxy.unreadable = set(json.loads(body or b"{}").get("unreadableSecrets") or [])
+            return self._json(200, {"unreadableSecrets": sorted(Proxy.unreadable)})
+        if self.headers.get("X-Amz-Target") == "secretsmanager.BatchGetSecretValue":
+            return self._batch_get_secret_value(body)
         suppression = SUPPRESSION.match(self.path)
         if suppression:
             return self._suppression(suppression, body)

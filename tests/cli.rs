@@ -612,6 +612,39 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
     assert!(table.stdout.contains("secret-validation"));
 
     let weekly_name = made[0].arn.rsplit(':').next().unwrap();
+    // `status`: the figures of the last audit of every user (not the later change runs).
+    let status = cli(&stack, &["status", "--output", "json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let status = status.json()?;
+    assert_eq!(status["validation"]["execution"], weekly_name, "{status:#}");
+    let weekly = made[0].output.as_ref().unwrap();
+    for figure in [
+        "usersChecked",
+        "keysDueForRotation",
+        "emailsSent",
+        "findingsPerRule",
+    ] {
+        assert_eq!(
+            status["validation"]["summary"][figure], weekly[figure],
+            "{figure}"
+        );
+    }
+    let table = cli(&stack, &["status"]);
+    let line = format!(
+        "users checked {}, with findings {}",
+        weekly["usersChecked"], weekly["usersWithFindings"]
+    );
+    assert!(
+        table.stdout.contains(&line),
+        "{line:?} in\n{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("Prefix-list sync: no finished sync yet.")
+    );
+
     let shown = cli(&stack, &["runs", "show", weekly_name]);
     assert_eq!(shown.code, 0, "{}", shown.stderr);
     for line in [

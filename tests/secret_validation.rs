@@ -232,6 +232,83 @@ async fn an_email_ses_rejects_fails_the_execution_and_the_summary_names_it() -> 
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_admin_still_lets_every_other_group_be_audited_and_the_run_says_so()
+-> Result<()> {
+    let options = StackOptions {
+        secrets_through_proxy: true,
+        ..StackOptions::default()
+    };
+    let stack = LocalStack::start(options)?;
+    let deployment = deployed_with_sample_users(&stack).await?;
+    // PaymentsAdmin's secret cannot be decrypted (as when the functions may not use its KMS key).
+    deployment.make_unreadable(&["SFTP/PaymentsAdmin"])?;
+
+    let execution = run(&deployment, json!({"mode": "all", "asOf": "2026-11-21"})).await?;
+
+    // The run goes on without that admin, then ends incomplete so the alarm sees it.
+    assert!(
+        execution
+            .states
+            .iter()
+            .any(|s| s == "Load the admins that can be read"),
+        "{:?}",
+        execution.states
+    );
+    assert_eq!(execution.status, "FAILED", "{execution:?}");
+    assert_eq!(execution.error.as_deref(), Some("RunIncomplete"));
+    let summary = summary_of(&deployment, &execution).await;
+    let problems: Vec<String> = summary["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.starts_with(
+            "the secret of admin PaymentsAdmin could not be read (DecryptionFailure)"
+        )),
+        "{problems:#?}"
+    );
+    // Every other user was checked (all 20 but the unreadable admin itself), and no user of
+    // PaymentsAdmin is told its GroupAdmin does not exist.
+    assert_eq!(summary["usersChecked"], 19, "{summary:#}");
+    let reports = deployment.run_files(&execution.arn, "reports").await?;
+    let findings: Vec<&Value> = reports
+        .iter()
+        .flat_map(|b| b["reports"].as_array().into_iter().flatten())
+        .flat_map(|r| r["findings"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        !findings.iter().any(|f| f["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("\"PaymentsAdmin\"")),
+        "{findings:#?}"
+    );
+    // PaymentsAdmin's group's findings reached the SuperAdmins, saying why; TreasuryAdmin's
+    // group was audited as usual.
+    let sent = deployment.sent_emails()?;
+    assert!(!sent.iter().any(|e| e.to.iter().any(|a| a == PAYMENTS)));
+    let to_super = sent
+        .iter()
+        .find(|e| e.to == strings(&SUPER_ADMINS))
+        .expect("a digest to the SuperAdmins");
+    assert!(
+        to_super.body.contains(
+            "Sent to the SuperAdmins: the secret of its GroupAdmin PaymentsAdmin could not be read this run (DecryptionFailure)."
+        ),
+        "{}",
+        to_super.body
+    );
+    assert!(
+        to_super.body.contains("User adyen-batch"),
+        "{}",
+        to_super.body
+    );
+    Ok(())
+}
+
 /// Every password and every key's base64 in the sample users.
 fn secret_material() -> Vec<String> {
     let mut material = Vec::new();

@@ -1,6 +1,6 @@
-//! The entry point for secret changes on the local stack: `start-runs` starts every monitoring
-//! state machine for a batch of change events from the queue, and a redelivered batch starts
-//! nothing new.
+//! The entry point for secret changes and schedules on the local stack: `start-runs` starts every
+//! monitoring state machine for a batch of change events from the queue, and the weekly run for a
+//! schedule's delivery; a redelivery starts nothing new.
 
 use anyhow::Result;
 use devstack::deployment::{self, STATE_MACHINES};
@@ -94,6 +94,76 @@ async fn a_batch_of_changes_starts_each_state_machine_once_however_often_it_is_d
     assert_eq!(third["started"], serde_json::json!([]), "{third}");
     assert_eq!(third["duplicates"], first["started"], "{third}");
     assert_executions_once(&deployment, &batch).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_weekly_schedule_delivered_twice_starts_one_run_and_sends_one_set_of_emails()
+-> Result<()> {
+    let stack = LocalStack::start(StackOptions::default())?;
+    let deployment = deployment::deploy(&stack).await?;
+    deployment
+        .seed_users(&devstack::workspace_root().join("test-events/users"))
+        .await?;
+    let delivery: Value = serde_json::from_str(&std::fs::read_to_string(
+        devstack::workspace_root().join("test-events/scheduled-weekly-audit.json"),
+    )?)?;
+
+    // Scheduler delivers at least once: twice at the same moment, as a retry would.
+    let first = tokio::task::block_in_place(|| stack.invoke("start-runs", &delivery))?;
+    let second = tokio::task::block_in_place(|| stack.invoke("start-runs", &delivery))?;
+
+    let name = serde_json::json!(["weekly-audit-2026-W49"]);
+    assert_eq!(first["started"], name, "{first}");
+    // Step Functions answers the same name and input, while that run goes on, with the running
+    // execution itself; within the clock tolerance start-runs cannot tell that answer from its
+    // own start, so the second delivery reports it either way. What counts is one execution.
+    let second_names: Vec<Value> = [&second["started"], &second["duplicates"]]
+        .iter()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(Value::Array(second_names), name, "{second}");
+    let execution = deployment
+        .wait_for(
+            "secret-validation",
+            "weekly-audit-2026-W49",
+            Duration::from_secs(300),
+        )
+        .await?;
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
+    let sent = deployment.sent_emails()?;
+    let output = execution.output.clone().unwrap_or_default();
+    assert_eq!(
+        Some(sent.len() as u64),
+        output["emailsSent"].as_u64(),
+        "{output}"
+    );
+    assert!(
+        output["emailsSentByKind"]["keyExpiry"].as_u64() > Some(0),
+        "{output}"
+    );
+
+    // A late redelivery, after the run: still nothing new, and no second set of emails.
+    let third = tokio::task::block_in_place(|| stack.invoke("start-runs", &delivery))?;
+    assert_eq!(
+        third["duplicates"],
+        serde_json::json!(["weekly-audit-2026-W49"]),
+        "{third}"
+    );
+    let executions = deployment
+        .clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(devstack::stack::state_machine_arn("secret-validation"))
+        .send()
+        .await?;
+    assert_eq!(executions.executions().len(), 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        deployment.sent_emails()?.len(),
+        sent.len(),
+        "one set of emails"
+    );
     Ok(())
 }
 

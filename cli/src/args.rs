@@ -58,6 +58,11 @@ pub enum Command {
     /// and errors.
     #[command(after_help = AFTER_HELP)]
     Runs(RunsArgs),
+    /// The service's figures from the latest runs: the last audit of every user (users checked,
+    /// findings per rule, keys due and overdue, emails sent, rerouted and failed) and the last
+    /// prefix-list sync (entries and free room per list, overflow).
+    #[command(after_help = AFTER_HELP)]
+    Status(OutputArgs),
     /// SES's suppression list as it concerns the SFTP users: which of their addresses bounced or
     /// complained, and taking an address off the list once its secret is fixed.
     #[command(subcommand)]

@@ -114,6 +114,8 @@ pub fn summarise_output(output: &Value, max_chars: usize) -> String {
     let mut groups: [Vec<String>; 4] = Default::default();
     for (key, value) in fields {
         let (group, shown) = match value {
+            // Zero counts say nothing on one line (`emailsFailed=0`); the JSON has them.
+            Value::Number(n) if n.as_f64() == Some(0.0) => continue,
             Value::Number(n) => (0, n.to_string()),
             Value::Array(items) if !items.is_empty() => (1, items.len().to_string()),
             Value::Bool(b) => (2, b.to_string()),
@@ -229,7 +231,7 @@ mod tests {
         let output = json!({
             "usersChecked": 20, "complete": true, "usersWithFindings": ["a", "b"],
             "problems": [], "trigger": "manual", "scope": {"kind": "all"},
-            "event": "x".repeat(100)
+            "event": "x".repeat(100), "emailsFailed": 0
         });
         assert_eq!(
             summarise_output(&output, 200),

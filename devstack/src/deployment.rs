@@ -496,6 +496,14 @@ impl Deployment {
         Ok(sent)
     }
 
+    /// Makes the proxy answer these secrets (`SFTP/<name>`) with `DecryptionFailure` in every
+    /// `BatchGetSecretValue` (the stack needs `secrets_through_proxy`); an empty list heals them.
+    pub fn make_unreadable(&self, secret_ids: &[&str]) -> Result<()> {
+        ureq::post(&format!("{}/_local/faults", self.proxy_url))
+            .send_json(serde_json::json!({ "unreadableSecrets": secret_ids }))?;
+        Ok(())
+    }
+
     /// Puts `address` on the local SES suppression list (as a hard bounce or a complaint would).
     pub async fn suppress(&self, address: &str, reason: SuppressionReason) -> Result<()> {
         self.clients

@@ -42,6 +42,9 @@ pub fn function_arn(function: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     pub function_env: Vec<(String, String)>,
+    /// The functions reach Secrets Manager through the proxy, which can inject read errors moto
+    /// cannot produce (`Deployment::make_unreadable`).
+    pub secrets_through_proxy: bool,
 }
 
 impl Default for StackOptions {
@@ -69,6 +72,7 @@ impl Default for StackOptions {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            secrets_through_proxy: false,
         }
     }
 }
@@ -237,6 +241,9 @@ impl LocalStack {
                 .env("AWS_ENDPOINT_URL_SESV2", stack.proxy_url());
             for (k, v) in &stack.options.function_env {
                 command.env(k, v);
+            }
+            if stack.options.secrets_through_proxy {
+                command.env("AWS_ENDPOINT_URL_SECRETS_MANAGER", stack.proxy_url());
             }
             stack.spawn(function, &mut command)?;
         }

@@ -136,6 +136,7 @@ pub async fn run(prefix: &str, args: AuditArgs) -> Result<Outcome> {
             .into_iter()
             .map(|(username, entry)| (username.to_owned(), entry.clone()))
             .collect(),
+        unreadable_admins: admins.unreadable.clone(),
     });
 
     let with_findings = !summary.users_with_findings.is_empty();

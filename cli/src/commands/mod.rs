@@ -4,6 +4,7 @@ mod audit;
 mod import;
 mod lint;
 mod mail;
+mod overview;
 mod runs;
 mod status;
 
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Users(UsersCommand::SetStatus(args)) => status::set(&prefix, args).await,
         Command::Audit(args) => audit::run(&prefix, args).await,
         Command::Runs(args) => runs::run(args).await,
+        Command::Status(output) => overview::run(output).await,
         Command::Mail(MailCommand::Suppressed(output)) => mail::suppressed(&prefix, output).await,
         Command::Mail(MailCommand::Unsuppress(args)) => mail::unsuppress(&prefix, args).await,
     }

@@ -158,6 +158,23 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
                     "Error          {error}: {}",
                     warden_core::text::truncate(e.cause.as_deref().unwrap_or(""), 500)
                 ));
+                // A run that ends incomplete carries its bounded summary as the cause: its
+                // problems, one a line, are what the operator came for.
+                let problems: Vec<String> = e
+                    .cause
+                    .as_deref()
+                    .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+                    .and_then(|c| c["problems"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|p| p.as_str().map(|p| warden_core::text::escape_unsafe(p, 400)))
+                    .collect();
+                if !problems.is_empty() {
+                    out("Problems:");
+                    for problem in problems {
+                        out(format!("  - {problem}"));
+                    }
+                }
             }
             out("Path of states:");
             for line in report::path_lines(&shown.path) {

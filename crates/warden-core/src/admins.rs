@@ -41,10 +41,23 @@ impl Admin {
     }
 }
 
+/// An admin whose secret could not be read this run (after retries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadableAdmin {
+    pub username: String,
+    /// Secrets Manager's error code, e.g. `DecryptionFailure`; never the secret.
+    pub error: String,
+}
+
 /// All admins, sorted by username, and the run's snapshot of the SES suppression list.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdminDirectory {
     pub admins: Vec<Admin>,
+    /// Admins the run could not read. Their users are not told "unknown GroupAdmin" (rule 2);
+    /// their findings and notices go to the SuperAdmins, saying why, and the run ends incomplete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableAdmin>,
     /// Every suppressed address of the account, so that each batch checks its users' addresses
     /// against the same list the emails are routed by.
     #[serde(default, skip_serializing_if = "SuppressionList::is_empty")]
@@ -65,6 +78,7 @@ impl AdminDirectory {
         admins.dedup_by(|a, b| a.username == b.username);
         AdminDirectory {
             admins,
+            unreadable: Vec::new(),
             suppressed: SuppressionList::default(),
         }
     }
@@ -89,6 +103,18 @@ impl AdminDirectory {
             .filter(|a| a.role == Role::SuperAdmin)
             .flat_map(|a| a.suppressed.iter().map(|s| (a.username.as_str(), s)))
             .collect()
+    }
+
+    /// Records admins whose secrets could not be read (by username, with the error code).
+    pub fn with_unreadable(mut self, unreadable: Vec<UnreadableAdmin>) -> Self {
+        self.unreadable = unreadable;
+        self.unreadable.sort_by(|a, b| a.username.cmp(&b.username));
+        self
+    }
+
+    /// The unreadable admin with exactly this username.
+    pub fn unreadable(&self, username: &str) -> Option<&UnreadableAdmin> {
+        self.unreadable.iter().find(|a| a.username == username)
     }
 
     /// The admin with exactly this username.

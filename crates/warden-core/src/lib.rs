@@ -16,6 +16,7 @@ pub mod html;
 pub mod iam;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod notify;
 pub mod password_hash;
 pub mod prefix_lists;

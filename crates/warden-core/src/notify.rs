@@ -181,8 +181,8 @@ pub fn finding_digests(reports: &[UserReport], admins: &AdminDirectory) -> Vec<E
             1 => "sftp-warden: 1 SFTP user needs attention".to_owned(),
             n => format!("sftp-warden: {n} SFTP users need attention"),
         };
-        let body = digest_body(&users);
-        let html = crate::html::document(&subject, &digest_html(&users));
+        let body = digest_body(&users, admins);
+        let html = crate::html::document(&subject, &digest_html(&users, admins));
         for chunk in recipients.chunks(MAX_RECIPIENTS_PER_EMAIL) {
             emails.push(Email {
                 kind: EmailKind::Findings,
@@ -200,7 +200,7 @@ pub fn finding_digests(reports: &[UserReport], admins: &AdminDirectory) -> Vec<E
 }
 
 /// The digest as HTML: a heading and a table (rule, finding, how to fix) per user.
-fn digest_html(users: &[&UserReport]) -> String {
+fn digest_html(users: &[&UserReport], admins: &AdminDirectory) -> String {
     use crate::html::{CELL, HEADER_CELL, TABLE, escape, value};
     let mut html = String::new();
     let count = match users.len() {
@@ -227,6 +227,9 @@ fn digest_html(users: &[&UserReport]) -> String {
             );
         }
         let _ = writeln!(html, "</p>");
+        if let Some(note) = unreadable_admin_note(user, admins) {
+            let _ = writeln!(html, "<p style=\"margin:0\"><em>{}</em></p>", escape(&note));
+        }
         let _ = writeln!(
             html,
             "<table style=\"{TABLE}\"><tr><th style=\"{HEADER_CELL}\">Rule</th><th style=\"{HEADER_CELL}\">Finding</th><th style=\"{HEADER_CELL}\">How to fix</th></tr>"
@@ -250,7 +253,18 @@ fn digest_html(users: &[&UserReport]) -> String {
     html
 }
 
-fn digest_body(users: &[&UserReport]) -> String {
+/// Why a User's findings reached the SuperAdmins rather than its GroupAdmin, when that admin's
+/// secret could not be read this run.
+fn unreadable_admin_note(user: &UserReport, admins: &AdminDirectory) -> Option<String> {
+    let admin = admins.unreadable(user.group_admin.as_deref()?)?;
+    Some(format!(
+        "Sent to the SuperAdmins: the secret of its GroupAdmin {} could not be read this run ({}).",
+        escape_unsafe(&admin.username, MAX_SUBJECT_TEXT_CHARS),
+        escape_unsafe(&admin.error, MAX_SUBJECT_TEXT_CHARS)
+    ))
+}
+
+fn digest_body(users: &[&UserReport], admins: &AdminDirectory) -> String {
     let mut body = String::new();
     let count = match users.len() {
         1 => "1 SFTP user".to_owned(),
@@ -276,6 +290,9 @@ fn digest_body(users: &[&UserReport]) -> String {
             );
         }
         let _ = writeln!(body);
+        if let Some(note) = unreadable_admin_note(user, admins) {
+            let _ = writeln!(body, "  {note}");
+        }
         for finding in &user.findings {
             let _ = writeln!(
                 body,

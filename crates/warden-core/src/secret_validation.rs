@@ -5,7 +5,7 @@
 //! Every type here is one state's input or output; field names are camelCase because the ASL
 //! addresses them with JSONPath.
 
-use crate::admins::AdminDirectory;
+use crate::admins::{AdminDirectory, UnreadableAdmin};
 use crate::notify::{Email, EmailKind};
 use crate::suppression::Suppression;
 use crate::trigger::{Request, Scope, Trigger};
@@ -412,6 +412,9 @@ pub struct SummaryInput {
     /// SuperAdmin addresses on the SES suppression list, as `(username, entry)`.
     #[serde(default)]
     pub suppressed_super_admins: Vec<(String, Suppression)>,
+    /// Admins whose secrets could not be read this run.
+    #[serde(default)]
+    pub unreadable_admins: Vec<UnreadableAdmin>,
 }
 
 /// One email as the summary lists it.
@@ -440,8 +443,14 @@ pub struct Summary {
     /// Keyed `"<n> <title>"` (e.g. `"3 email delimiter"`), so the JSON reads in rule order.
     pub findings_per_rule: BTreeMap<String, usize>,
     pub keys_due_for_rotation: usize,
+    /// Keys due whose deadline (`refuseAfter`) is on or before the run's date.
+    #[serde(default)]
+    pub keys_overdue: usize,
     pub secret_reads: usize,
     pub emails_sent: Vec<SentEmail>,
+    /// Emails that were not sent (refused, or failed after their retries).
+    #[serde(default)]
+    pub emails_failed: usize,
     /// Key notices that went to the admins because every address of the partner is suppressed.
     #[serde(default)]
     pub emails_rerouted: usize,
@@ -457,6 +466,7 @@ pub fn summarise(input: &SummaryInput) -> Summary {
     let mut findings_per_rule = BTreeMap::new();
     let mut users_with_findings = Vec::new();
     let mut keys_due_for_rotation = 0;
+    let mut keys_overdue = 0;
     let mut problems = Vec::new();
     let mut notes = input.plan.notes.clone();
     for batch in &input.batches {
@@ -468,6 +478,11 @@ pub fn summarise(input: &SummaryInput) -> Summary {
                 *findings_per_rule.entry(rule_key(finding.rule)).or_insert(0) += 1;
             }
             keys_due_for_rotation += report.key_notices.len();
+            keys_overdue += report
+                .key_notices
+                .iter()
+                .filter(|n| n.refuse_after <= input.plan.as_of)
+                .count();
         }
         for missing in &batch.missing {
             notes.push(format!("{missing} disappeared before it could be read"));
@@ -501,6 +516,12 @@ pub fn summarise(input: &SummaryInput) -> Summary {
             input.unrouted.join(", ")
         ));
     }
+    for admin in &input.unreadable_admins {
+        problems.push(format!(
+            "the secret of admin {} could not be read ({}): its users were checked without it, and their findings and notices went to the SuperAdmins",
+            admin.username, admin.error
+        ));
+    }
     for (username, suppression) in &input.suppressed_super_admins {
         problems.push(format!(
             "SuperAdmin {username} gets no mail at {}: fix the address, then `sftp-warden mail unsuppress`",
@@ -509,6 +530,8 @@ pub fn summarise(input: &SummaryInput) -> Summary {
     }
     let mut emails_sent = Vec::new();
     let mut emails_rerouted = 0;
+    let emails_failed =
+        input.unsent.len() + input.sent.iter().filter(|o| o.error.is_some()).count();
     for outcome in &input.sent {
         emails_rerouted += usize::from(outcome.rerouted && outcome.error.is_none());
         match &outcome.error {
@@ -535,8 +558,10 @@ pub fn summarise(input: &SummaryInput) -> Summary {
         users_with_findings,
         findings_per_rule,
         keys_due_for_rotation,
+        keys_overdue,
         secret_reads: input.batches.iter().map(|b| b.secret_reads).sum(),
         emails_sent,
+        emails_failed,
         emails_rerouted,
         complete: problems.is_empty(),
         problems,
@@ -562,8 +587,12 @@ pub struct RunSummary {
     pub first_users_with_findings: Vec<String>,
     pub findings_per_rule: BTreeMap<String, usize>,
     pub keys_due_for_rotation: usize,
+    #[serde(default)]
+    pub keys_overdue: usize,
     pub secret_reads: usize,
     pub emails_sent: usize,
+    #[serde(default)]
+    pub emails_failed: usize,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub emails_sent_by_kind: BTreeMap<String, usize>,
     /// Key notices sent to the admins because the partner's addresses are suppressed.
@@ -622,8 +651,10 @@ impl Summary {
                 .collect(),
             findings_per_rule: self.findings_per_rule.clone(),
             keys_due_for_rotation: self.keys_due_for_rotation,
+            keys_overdue: self.keys_overdue,
             secret_reads: self.secret_reads,
             emails_sent: self.emails_sent.len(),
+            emails_failed: self.emails_failed,
             emails_sent_by_kind,
             emails_rerouted: self.emails_rerouted,
             problems_total: self.problems.len(),

@@ -304,6 +304,49 @@ impl ChangeBatch {
     }
 }
 
+/// Which state machine a schedule starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScheduledMachine {
+    Validation,
+    Sync,
+}
+
+/// What EventBridge Scheduler hands `start-runs` for a weekly run: the schedule's name, the time
+/// it was due (Scheduler's `<aws.scheduler.scheduled-time>`), the state machine and its input.
+/// Scheduler delivers at least once; the execution is named after the schedule and its week, so
+/// a second delivery starts nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduledRun {
+    /// e.g. `weekly-audit`: letters, digits and `-` only.
+    pub schedule: String,
+    pub scheduled_time: chrono::DateTime<chrono::Utc>,
+    pub state_machine: ScheduledMachine,
+    pub input: Value,
+}
+
+impl ScheduledRun {
+    /// `weekly-audit-2026-W49`: the schedule and the ISO week it was due in (UTC). Characters
+    /// Step Functions does not allow in a name become `_`; at most 80.
+    pub fn execution_name(&self) -> String {
+        use chrono::Datelike;
+        let week = self.scheduled_time.iso_week();
+        let name: String = format!("{}-{}-W{:02}", self.schedule, week.year(), week.week())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let skip = name.len().saturating_sub(80);
+        name[skip..].to_owned()
+    }
+}
+
 /// `"usernames": ["bank1", "SFTP/bank2", …]`: at most [`MAX_NAMED_USERS`], by name or secret id.
 fn users_scope(usernames: Option<&Value>, prefix: &str) -> Result<Scope, RequestError> {
     let Some(list) = usernames.and_then(Value::as_array) else {

@@ -70,6 +70,23 @@ pub fn diagnostic(err: &impl Named) -> Diagnostic {
     }
 }
 
+/// Now, in milliseconds since the epoch (an EMF line's timestamp).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Prints Embedded Metric Format lines (`warden_core::metrics`) to stdout, one JSON object per
+/// line, where CloudWatch Logs turns them into metrics.
+pub fn emit_metrics<L: std::fmt::Display>(lines: impl IntoIterator<Item = L>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(stdout, "{line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

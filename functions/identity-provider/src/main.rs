@@ -106,6 +106,14 @@ fn log(outcome: &Outcome, elapsed: Duration) {
     let source_ip = field(request.and_then(|r| r.source_ip.as_deref()), 64);
     let login = request.map_or("-", |r| r.kind().as_str());
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    let counted = match &outcome.decision {
+        Decision::Granted(_) => "granted",
+        Decision::Denied(reason) => reason.code(),
+    };
+    warden_lambda::emit_metrics([warden_core::metrics::login(
+        counted,
+        warden_lambda::now_ms(),
+    )]);
     match &outcome.decision {
         Decision::Granted(grant) => tracing::info!(
             %user, %server, %protocol, %source_ip, login, outcome = "granted",

@@ -1,15 +1,18 @@
 //! Load the admins: reads every admin the plan names (20 per call) into the directory that
 //! routing and rules 2 and 5 need, with a snapshot of SES's account suppression list (rule 4,
 //! and no mail to a suppressed address), and keeps it in the work bucket for every batch to
-//! read. A partial directory would misroute mail, so any unreadable admin, or a list that cannot
-//! be read, fails the step (the state machine retries it).
+//! read. An unreadable admin fails the step (`AdminUnreadable`, which the state machine retries);
+//! once the retries are spent the state machine asks again with `acceptUnreadable`, and the
+//! directory records the admin as unreadable: every other group is still audited, that group's
+//! mail goes to the SuperAdmins, and the run ends incomplete. A suppression list that cannot be
+//! read fails the step.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::Deserialize;
 use warden_aws::secrets::{BATCH_READ_LIMIT, SecretsError, UserSecrets};
 use warden_aws::suppression::{SuppressionError, Suppressions};
 use warden_aws::work::{WorkError, WorkStore};
-use warden_core::admins::AdminDirectory;
+use warden_core::admins::{AdminDirectory, UnreadableAdmin};
 use warden_core::secret_validation::{AdminsLoaded, Plan, files};
 use warden_core::work::Run;
 use warden_core::{ErrorName, Named};
@@ -19,6 +22,11 @@ use warden_core::{ErrorName, Named};
 #[serde(rename_all = "camelCase")]
 struct LoadAdmins {
     run: Run,
+    /// Set by the state machine once `AdminUnreadable` has been retried: go on without the
+    /// admins that still cannot be read (their users' mail goes to the SuperAdmins, and the run
+    /// ends incomplete) rather than leave every other group unaudited.
+    #[serde(default)]
+    accept_unreadable: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,29 +64,42 @@ async fn handler(
     work: &WorkStore,
     event: LambdaEvent<LoadAdmins>,
 ) -> Result<AdminsLoaded, LoadAdminsError> {
-    let run = event.payload.run;
+    let LoadAdmins {
+        run,
+        accept_unreadable,
+    } = event.payload;
     let plan: Plan = work.get_json(&run.key(files::PLAN)).await?;
     let mut read = Vec::new();
     let mut failed = Vec::new();
     for chunk in plan.admin_names.chunks(BATCH_READ_LIMIT) {
         let batch = secrets.read_batch(chunk).await?;
-        failed.extend(
-            batch
-                .errors
-                .into_iter()
-                .map(|e| format!("{} ({})", e.username, e.error)),
-        );
+        failed.extend(batch.errors.into_iter().map(|e| UnreadableAdmin {
+            username: e.username,
+            error: e.error,
+        }));
         read.extend(batch.secrets);
     }
-    if !failed.is_empty() {
-        return Err(LoadAdminsError::AdminUnreadable(failed.join(", ")));
+    if !failed.is_empty() && !accept_unreadable {
+        let names: Vec<String> = failed
+            .iter()
+            .map(|a| format!("{} ({})", a.username, a.error))
+            .collect();
+        return Err(LoadAdminsError::AdminUnreadable(names.join(", ")));
+    }
+    for admin in &failed {
+        tracing::error!(
+            admin = %admin.username,
+            error = %admin.error,
+            "Step 2.2 : Admin unreadable; its users' mail goes to the SuperAdmins and the run ends incomplete"
+        );
     }
     let (suppressed, list_calls) = suppressions.read_all().await?;
     let directory = AdminDirectory::from_secrets(
         read.iter()
             .map(|s| (s.username.as_str(), s.secret.expose())),
     )
-    .with_suppressions(suppressed);
+    .with_suppressions(suppressed)
+    .with_unreadable(failed);
     for admin in &directory.admins {
         tracing::info!(
             admin = %admin.username,
@@ -183,7 +204,13 @@ mod tests {
             &run().key(files::PLAN),
             &plan(request, "SFTP/", usernames, &[], today),
         );
-        let event = LambdaEvent::new(LoadAdmins { run: run() }, Context::default());
+        let event = LambdaEvent::new(
+            LoadAdmins {
+                run: run(),
+                accept_unreadable: false,
+            },
+            Context::default(),
+        );
         (bucket, event)
     }
 
@@ -301,6 +328,54 @@ mod tests {
             diagnostic
                 .error_message
                 .contains("PaymentsAdmin (DecryptionFailure)")
+        );
+    }
+
+    #[tokio::test]
+    async fn once_retried_an_unreadable_admin_is_recorded_and_the_others_are_loaded() {
+        let rule = mock!(Client::batch_get_secret_value).then_compute_output(|req| {
+            let mut out = BatchGetSecretValueOutput::builder();
+            for id in req.secret_id_list() {
+                if id.ends_with("PaymentsAdmin") {
+                    out = out.errors(
+                        ApiErrorType::builder()
+                            .secret_id(id)
+                            .error_code("DecryptionFailure")
+                            .build(),
+                    );
+                } else {
+                    out = out.secret_values(
+                        SecretValueEntry::builder()
+                            .name(id)
+                            .secret_string(admin_secret("ops@example.com", "/bucket/cards"))
+                            .build(),
+                    );
+                }
+            }
+            out.build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+        let (bucket, mut event) = planned(&["PaymentsAdmin", "CardsAdmin", "bank1"]);
+        event.payload.accept_unreadable = true;
+
+        let loaded = handler(
+            &UserSecrets::new(client, "SFTP/"),
+            &suppressed(&[]),
+            &bucket.store(),
+            event,
+        )
+        .await
+        .unwrap();
+
+        let dir: AdminDirectory = bucket.get(&loaded.file.key).expect("the directory");
+        assert!(dir.get("CardsAdmin").is_some());
+        assert!(dir.get("PaymentsAdmin").is_none());
+        assert_eq!(
+            dir.unreadable,
+            [UnreadableAdmin {
+                username: "PaymentsAdmin".into(),
+                error: "DecryptionFailure".into()
+            }]
         );
     }
 

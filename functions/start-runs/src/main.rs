@@ -1,9 +1,11 @@
-//! Start the runs for secret changes. EventBridge sends every CloudTrail change to an `SFTP/`
+//! Start the runs for secret changes, and the weekly runs. EventBridge sends every CloudTrail change to an `SFTP/`
 //! secret to a queue, which hands this function a batch (up to a minute's worth, so an import of
 //! 500 rows is one batch, not 500 runs). Per batch it starts one validation of the changed users
 //! and one prefix-list sync, each named after the batch: the same messages always make the same
 //! names, so a redelivered batch starts nothing. One EventBridge event invoked directly is a
-//! batch of one, named after its id.
+//! batch of one, named after its id. EventBridge Scheduler's weekly deliveries (`ScheduledRun`)
+//! start one execution each, named after the schedule and its ISO week (`weekly-audit-2026-W49`):
+//! Scheduler delivers at least once, and a second delivery must not send every notice twice.
 //!
 //! Step Functions answers a name already used with `ExecutionAlreadyExists` once that run has
 //! finished, and, while it still runs, with the first run's own ARN and start date
@@ -18,7 +20,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn, tracing};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warden_aws::throttle_backoff;
-use warden_core::trigger::{ChangeBatch, gather_changes};
+use warden_core::trigger::{ChangeBatch, ScheduledMachine, ScheduledRun, gather_changes};
 use warden_core::{ErrorName, Named};
 
 /// Step Functions execution names: at most 80 characters of `A-Za-z0-9-_`.
@@ -28,10 +30,18 @@ const MAX_NAME: usize = 80;
 /// execution from one an earlier delivery started that is still running.
 const CLOCK_TOLERANCE_SECS: i64 = 2;
 
-/// What invokes the function: the queue's batch, or one EventBridge event.
+/// What invokes the function: a weekly schedule, or secret changes.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Delivery {
+    Scheduled(ScheduledRun),
+    Changes(Changes),
+}
+
+/// Secret changes: the queue's batch, or one EventBridge event.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Changes {
     Queue {
         #[serde(rename = "Records")]
         records: Vec<QueueMessage>,
@@ -127,9 +137,9 @@ fn started_before(start: &DateTime, asked_at: &DateTime) -> bool {
 
 /// The batch a delivery carries. A message whose body is not JSON is counted and ignored: it
 /// cannot be a change event, and failing the batch for it would hold back every other change.
-fn batch_of(delivery: Delivery, prefix: &str) -> Result<ChangeBatch, StartRunsError> {
-    let messages: Vec<(String, Value)> = match delivery {
-        Delivery::Queue { records } => records
+fn batch_of(changes: Changes, prefix: &str) -> Result<ChangeBatch, StartRunsError> {
+    let messages: Vec<(String, Value)> = match changes {
+        Changes::Queue { records } => records
             .into_iter()
             .map(|m| {
                 let event = serde_json::from_str(&m.body).unwrap_or_else(|_| {
@@ -139,7 +149,7 @@ fn batch_of(delivery: Delivery, prefix: &str) -> Result<ChangeBatch, StartRunsEr
                 (m.message_id, event)
             })
             .collect(),
-        Delivery::Event(event) => {
+        Changes::Event(event) => {
             let id = event
                 .get("id")
                 .and_then(Value::as_str)
@@ -151,12 +161,82 @@ fn batch_of(delivery: Delivery, prefix: &str) -> Result<ChangeBatch, StartRunsEr
     Ok(gather_changes(&messages, prefix))
 }
 
+/// Starts `arn` as `name` with `input`, retrying throttling; `Ok(true)` when this call started
+/// it, `Ok(false)` when an earlier delivery did (running or finished).
+async fn start(
+    sfn: &Client,
+    config: &Config,
+    arn: &str,
+    name: &str,
+    input: &str,
+) -> Result<bool, StartRunsError> {
+    let asked_at = DateTime::from(std::time::SystemTime::now());
+    let start = || {
+        sfn.start_execution()
+            .state_machine_arn(arn)
+            .name(name)
+            .input(input)
+            .send()
+    };
+    // Throttling that outlasts the SDK's own retries is retried again with backoff before the
+    // delivery goes back to its queue (or to the schedule's retry).
+    match start
+        .retry(config.backoff)
+        .when(|e| e.code() == Some("ThrottlingException"))
+        .await
+    {
+        Ok(out) => Ok(!started_before(out.start_date(), &asked_at)),
+        Err(err) if err.code() == Some("ExecutionAlreadyExists") => Ok(false),
+        Err(err) if err.code() == Some("ThrottlingException") => {
+            Err(StartRunsError::Throttled(arn.to_owned()))
+        }
+        Err(err) => Err(StartRunsError::NotStarted {
+            state_machine: arn.to_owned(),
+            message: DisplayErrorContext(&err).to_string(),
+        }),
+    }
+}
+
+/// A weekly schedule: one execution, named after the schedule and its week.
+async fn scheduled(
+    sfn: &Client,
+    config: &Config,
+    run: ScheduledRun,
+) -> Result<Started, StartRunsError> {
+    let arn = match run.state_machine {
+        ScheduledMachine::Validation => &config.validation,
+        ScheduledMachine::Sync => &config.sync,
+    };
+    let name = run.execution_name();
+    let mut result = Started {
+        batch: name.clone(),
+        events: 1,
+        ..Started::default()
+    };
+    if start(sfn, config, arn, &name, &run.input.to_string()).await? {
+        result.started.push(name);
+    } else {
+        result.duplicates.push(name);
+    }
+    tracing::info!(
+        schedule = %run.schedule,
+        scheduled_time = %run.scheduled_time,
+        started = ?result.started,
+        duplicates = ?result.duplicates,
+        "Scheduled run started"
+    );
+    Ok(result)
+}
+
 async fn handler(
     sfn: &Client,
     config: &Config,
     event: LambdaEvent<Delivery>,
 ) -> Result<Started, StartRunsError> {
-    let batch = batch_of(event.payload, &config.prefix)?;
+    let batch = match event.payload {
+        Delivery::Scheduled(run) => return scheduled(sfn, config, run).await,
+        Delivery::Changes(changes) => batch_of(changes, &config.prefix)?,
+    };
     let mut result = Started {
         batch: batch.id.clone(),
         events: batch.events,
@@ -172,36 +252,10 @@ async fn handler(
             continue;
         };
         let name = execution_name(arn, &batch.id);
-        let input = input.to_string();
-        let asked_at = DateTime::from(std::time::SystemTime::now());
-        let start = || {
-            sfn.start_execution()
-                .state_machine_arn(arn)
-                .name(&name)
-                .input(&input)
-                .send()
-        };
-        // Throttling that outlasts the SDK's own retries is retried again with backoff before
-        // the batch goes back to the queue.
-        match start
-            .retry(config.backoff)
-            .when(|e| e.code() == Some("ThrottlingException"))
-            .await
-        {
-            Ok(out) if started_before(out.start_date(), &asked_at) => result.duplicates.push(name),
-            Ok(_) => result.started.push(name),
-            Err(err) if err.code() == Some("ExecutionAlreadyExists") => {
-                result.duplicates.push(name)
-            }
-            Err(err) if err.code() == Some("ThrottlingException") => {
-                return Err(StartRunsError::Throttled(arn.clone()));
-            }
-            Err(err) => {
-                return Err(StartRunsError::NotStarted {
-                    state_machine: arn.clone(),
-                    message: DisplayErrorContext(&err).to_string(),
-                });
-            }
+        if start(sfn, config, arn, &name, &input.to_string()).await? {
+            result.started.push(name);
+        } else {
+            result.duplicates.push(name);
         }
     }
     tracing::info!(
@@ -479,6 +533,49 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.name(), ErrorName::StatesThrottled);
         assert_eq!(never.num_calls(), 4, "one call and three retries");
+    }
+
+    /// What EventBridge Scheduler delivers for the weekly audit (test-events/scheduled-weekly-audit.json).
+    fn weekly_audit() -> LambdaEvent<Delivery> {
+        let text = include_str!("../../../test-events/scheduled-weekly-audit.json");
+        LambdaEvent::new(serde_json::from_str(text).unwrap(), Context::default())
+    }
+
+    #[tokio::test]
+    async fn a_schedule_starts_one_run_named_after_its_week_and_a_second_delivery_starts_nothing() {
+        let first = mock!(Client::start_execution)
+            .match_requests(|r| {
+                let input: Value = serde_json::from_str(r.input().unwrap()).unwrap();
+                r.state_machine_arn() == Some(VALIDATION)
+                    && r.name() == Some("weekly-audit-2026-W49")
+                    && input
+                        == json!({"mode": "all", "notifySourceSystems": true, "schedule": "weekly"})
+            })
+            .then_output(started);
+
+        let result = handler(&sfn(&[&first]), &config(), weekly_audit())
+            .await
+            .unwrap();
+
+        assert_eq!(result.started, ["weekly-audit-2026-W49"]);
+        assert!(result.duplicates.is_empty());
+        let again = mock!(Client::start_execution).then_error(|| {
+            StartExecutionError::ExecutionAlreadyExists(
+                ExecutionAlreadyExists::builder()
+                    .message("Execution Already Exists")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ExecutionAlreadyExists")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let result = handler(&sfn(&[&again]), &config(), weekly_audit())
+            .await
+            .unwrap();
+        assert!(result.started.is_empty());
+        assert_eq!(result.duplicates, ["weekly-audit-2026-W49"]);
     }
 
     #[test]

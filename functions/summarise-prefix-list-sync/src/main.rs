@@ -107,6 +107,10 @@ async fn handler(
         .await
     };
     let full = work.put_json(&run.key(files::SUMMARY), &summary).await?;
+    warden_lambda::emit_metrics(warden_core::metrics::prefix_list_sync(
+        &summary,
+        warden_lambda::now_ms(),
+    ));
     let report = report(&summary, &full, &super_admins);
     for list in &report.summary.lists {
         tracing::info!(

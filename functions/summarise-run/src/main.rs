@@ -98,8 +98,13 @@ async fn handler(
         missing_batches,
         unsent,
         suppressed_super_admins,
+        unreadable_admins: admins.unreadable,
     });
     let full = work.put_json(&run.key(files::SUMMARY), &summary).await?;
+    warden_lambda::emit_metrics(warden_core::metrics::validation_run(
+        &summary,
+        warden_lambda::now_ms(),
+    ));
     tracing::info!(
         users_checked = summary.users_checked,
         users_with_findings = summary.users_with_findings.len(),

@@ -145,6 +145,7 @@ fn the_summary_counts_users_findings_per_rule_and_emails() {
         missing_batches: vec![],
         unsent: vec![],
         suppressed_super_admins: vec![],
+        unreadable_admins: vec![],
     });
     assert_eq!(s.users_checked, 3);
     assert_eq!(s.users_with_findings, ["a", "b"]);
@@ -177,6 +178,7 @@ fn a_failed_email_unreadable_secret_or_failed_batch_makes_the_run_incomplete() {
             subject: "Rotate your key".into(),
         }],
         suppressed_super_admins: vec![],
+        unreadable_admins: vec![],
     });
     assert!(!s.complete);
     assert_eq!(s.problems.len(), 5, "{:?}", s.problems);
@@ -299,6 +301,7 @@ fn the_bounded_summary_of_a_run_that_went_badly_everywhere_fits_a_fail_cause() {
         missing_batches: vec![names(20); 100],
         unsent: vec![],
         suppressed_super_admins: vec![],
+        unreadable_admins: vec![],
     });
     let full = WorkFile {
         bucket: "work".into(),

@@ -289,3 +289,31 @@ fn a_pending_value_or_a_move_of_another_label_is_not_checked_as_current() {
     let batch = gather_changes(&[("m-1".to_owned(), event("pending"))], "SFTP/");
     assert_eq!((batch.events, batch.ignored), (0, 1));
 }
+
+#[test]
+fn a_scheduled_run_is_named_after_its_schedule_and_iso_week() {
+    let run: ScheduledRun = serde_json::from_value(serde_json::json!({
+        "schedule": "weekly-audit",
+        "scheduledTime": "2026-12-06T09:00:00Z",
+        "stateMachine": "validation",
+        "input": {"mode": "all", "notifySourceSystems": true, "schedule": "weekly"}
+    }))
+    .unwrap();
+    assert_eq!(run.execution_name(), "weekly-audit-2026-W49");
+    // Late in the same week, or a retry hours later: the same name.
+    let retry = ScheduledRun {
+        scheduled_time: "2026-12-06T23:59:00Z".parse().unwrap(),
+        ..run.clone()
+    };
+    assert_eq!(retry.execution_name(), run.execution_name());
+    // ISO weeks cross years: 2027-01-01 is in 2026's week 53.
+    let new_year = ScheduledRun {
+        scheduled_time: "2027-01-01T09:00:00Z".parse().unwrap(),
+        ..run.clone()
+    };
+    assert_eq!(new_year.execution_name(), "weekly-audit-2026-W53");
+    assert!(
+        serde_json::from_value::<ScheduledRun>(serde_json::json!({"schedule": "x"})).is_err(),
+        "not a scheduled run"
+    );
+}

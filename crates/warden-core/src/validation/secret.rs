@@ -98,7 +98,8 @@ pub(super) fn group_admin(check: &Check, findings: &mut Findings) {
         findings.push(Code::GroupAdminEmpty, "GroupAdmin is empty");
         return;
     }
-    if check.admins.get(value).is_some() {
+    // An admin this run could not read exists; the run reports that itself.
+    if check.admins.get(value).is_some() || check.admins.unreadable(value).is_some() {
         return;
     }
     let shown = quoted(value);
