@@ -285,6 +285,8 @@ pub mod demo {
 
     /// The executions so far, and the path of the first one.
     pub async fn runs(stack: &LocalStack, deployment: &Deployment) -> Result<()> {
+        step("the service's figures from the latest runs: sftp-warden status");
+        show(stack, &["status"])?;
         step("what the state machines did: sftp-warden runs");
         show(stack, &["runs"])?;
         let first = deployment
