@@ -125,5 +125,38 @@ fn entry(address: &str, reason: &SuppressionListReason, epoch_seconds: i64) -> S
     }
 }
 
+/// A suppression list for the functions' tests (feature `test-util`).
+#[cfg(feature = "test-util")]
+pub mod fake {
+    use super::*;
+    use aws_sdk_sesv2::operation::list_suppressed_destinations::ListSuppressedDestinationsOutput;
+    use aws_sdk_sesv2::types::SuppressedDestinationSummary;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    /// 2026-11-02T00:00:00Z, the date every fake entry was suppressed.
+    pub const SINCE: i64 = 1_793_577_600;
+
+    /// A real SES client whose account suppression list holds `addresses`, bounced on
+    /// 2026-11-02, in one page.
+    pub fn listing(addresses: &[&str]) -> Suppressions {
+        let addresses: Vec<String> = addresses.iter().map(|a| (*a).to_owned()).collect();
+        let rule = mock!(Client::list_suppressed_destinations).then_output(move || {
+            let mut out = ListSuppressedDestinationsOutput::builder();
+            for address in &addresses {
+                out = out.suppressed_destination_summaries(
+                    SuppressedDestinationSummary::builder()
+                        .email_address(address)
+                        .reason(SuppressionListReason::Bounce)
+                        .last_update_time(aws_smithy_types::DateTime::from_secs(SINCE))
+                        .build()
+                        .expect("every field is set"),
+                );
+            }
+            out.build()
+        });
+        Suppressions::new(mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule]))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -332,18 +332,12 @@ impl ScheduledRun {
     pub fn execution_name(&self) -> String {
         use chrono::Datelike;
         let week = self.scheduled_time.iso_week();
-        let name: String = format!("{}-{}-W{:02}", self.schedule, week.year(), week.week())
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let skip = name.len().saturating_sub(80);
-        name[skip..].to_owned()
+        crate::work::execution_name(&format!(
+            "{}-{}-W{:02}",
+            self.schedule,
+            week.year(),
+            week.week()
+        ))
     }
 }
 

@@ -72,6 +72,27 @@ pub(crate) fn key_segment(name: &str) -> String {
         .collect()
 }
 
+/// Longest execution name Step Functions accepts.
+pub const MAX_EXECUTION_NAME: usize = 80;
+
+/// `text` as a Step Functions execution name: characters outside `A-Za-z0-9-_` become `_`,
+/// and a name longer than [`MAX_EXECUTION_NAME`] keeps its end (the part that makes it unique:
+/// a batch id, a week, a message id).
+pub fn execution_name(text: &str) -> String {
+    let name: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let skip = name.len().saturating_sub(MAX_EXECUTION_NAME);
+    name[skip..].to_owned()
+}
+
 /// The index of a numbered file from its key (`…/reports/000042.json` → 42).
 pub fn index_of(key: &str) -> Option<usize> {
     key.rsplit('/').next()?.strip_suffix(".json")?.parse().ok()
@@ -80,6 +101,19 @@ pub fn index_of(key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_execution_name_keeps_to_step_functions_rules_and_its_end() {
+        assert_eq!(
+            execution_name("weekly-audit-2026-W49"),
+            "weekly-audit-2026-W49"
+        );
+        assert_eq!(execution_name("a:b/c d"), "a_b_c_d");
+        let long = format!("{}-unique-end", "x".repeat(100));
+        let name = execution_name(&long);
+        assert_eq!(name.len(), MAX_EXECUTION_NAME);
+        assert!(name.ends_with("-unique-end"));
+    }
 
     fn run() -> Run {
         Run {

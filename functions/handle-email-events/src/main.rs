@@ -69,25 +69,13 @@ struct Handled {
     execution: Option<String>,
 }
 
-/// Step Functions execution names: at most 80 characters of `A-Za-z0-9-_`; the end (the
-/// message id) is what makes it unique.
+/// `email-<event type>-<message id>`: one per message, so a redelivered event starts nothing.
 fn execution_name(event: &EmailEvent) -> String {
-    let name: String = format!(
+    warden_core::work::execution_name(&format!(
         "email-{}-{}",
         event.event_type.to_ascii_lowercase(),
         event.message_id
-    )
-    .chars()
-    .map(|c| {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            c
-        } else {
-            '_'
-        }
-    })
-    .collect();
-    let skip = name.len().saturating_sub(80);
-    name[skip..].to_owned()
+    ))
 }
 
 /// The users and admins whose addresses the message went to, from the run's stored email. An

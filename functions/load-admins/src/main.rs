@@ -149,27 +149,9 @@ mod tests {
     use warden_core::secret_validation::plan;
     use warden_core::trigger::{Request, Scope, Trigger};
 
-    /// An account suppression list holding these addresses (bounced on 2026-11-02).
-    fn suppressed(addresses: &[&'static str]) -> Suppressions {
-        use aws_sdk_sesv2::operation::list_suppressed_destinations::ListSuppressedDestinationsOutput;
-        use aws_sdk_sesv2::types::{SuppressedDestinationSummary, SuppressionListReason};
-        let addresses = addresses.to_vec();
-        let rule =
-            mock!(aws_sdk_sesv2::Client::list_suppressed_destinations).then_output(move || {
-                let mut out = ListSuppressedDestinationsOutput::builder();
-                for address in &addresses {
-                    out = out.suppressed_destination_summaries(
-                        SuppressedDestinationSummary::builder()
-                            .email_address(*address)
-                            .reason(SuppressionListReason::Bounce)
-                            .last_update_time(aws_smithy_types::DateTime::from_secs(1_793_606_400))
-                            .build()
-                            .unwrap(),
-                    );
-                }
-                out.build()
-            });
-        Suppressions::new(mock_client!(aws_sdk_sesv2, RuleMode::MatchAny, [&rule]))
+    /// SES's suppression list holding these addresses.
+    fn suppressed(addresses: &[&str]) -> Suppressions {
+        warden_aws::suppression::fake::listing(addresses)
     }
 
     fn admin_secret(email: &str, target: &str) -> String {

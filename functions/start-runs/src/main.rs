@@ -23,9 +23,6 @@ use warden_aws::throttle_backoff;
 use warden_core::trigger::{ChangeBatch, ScheduledMachine, ScheduledRun, gather_changes};
 use warden_core::{ErrorName, Named};
 
-/// Step Functions execution names: at most 80 characters of `A-Za-z0-9-_`.
-const MAX_NAME: usize = 80;
-
 /// Clock difference tolerated between this function and Step Functions when telling a new
 /// execution from one an earlier delivery started that is still running.
 const CLOCK_TOLERANCE_SECS: i64 = 2;
@@ -108,25 +105,13 @@ struct Started {
 }
 
 /// `<state machine name>-changes-<batch id>`, reduced to the characters and length Step
-/// Functions allows.
+/// Functions allows (the batch id, at the end, is kept).
 fn execution_name(state_machine_arn: &str, batch_id: &str) -> String {
     let machine = state_machine_arn
         .rsplit(':')
         .next()
         .unwrap_or(state_machine_arn);
-    let name: String = format!("{machine}-changes-{batch_id}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    // Keep the end: the batch id is what makes the name unique.
-    let skip = name.len().saturating_sub(MAX_NAME);
-    name[skip..].to_owned()
+    warden_core::work::execution_name(&format!("{machine}-changes-{batch_id}"))
 }
 
 /// True when the execution StartExecution answered with began before this request was sent:
@@ -581,7 +566,7 @@ mod tests {
     #[test]
     fn execution_names_keep_to_step_functions_rules() {
         let name = execution_name(VALIDATION, &"x:y/z".repeat(30));
-        assert!(name.len() <= MAX_NAME);
+        assert!(name.len() <= warden_core::work::MAX_EXECUTION_NAME);
         assert!(
             name.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
