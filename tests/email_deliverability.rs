@@ -227,5 +227,34 @@ async fn a_suppressed_super_admin_address_fails_the_run_visibly() -> Result<()> 
             .iter()
             .any(|e| e.to.iter().chain(&e.cc).any(|a| a == SUPER_ADMINS[0]))
     );
+
+    // Step Functions' status-change event for that run reaches report-failed-run, which tells the
+    // SuperAdmins the run knew (less the suppressed one) what ended and how to look.
+    let name = execution.arn.rsplit(':').next().unwrap();
+    let change = json!({
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "detail": {
+            "executionArn": execution.arn,
+            "stateMachineArn": deployment.state_machine_arn("secret-validation")?,
+            "name": name, "status": "FAILED",
+            "error": execution.error, "cause": execution.cause,
+        }
+    });
+    let reported = stack.invoke("report-failed-run", &change)?;
+    assert_eq!(reported["told"], json!([SUPER_ADMINS[1]]), "{reported}");
+    let after = deployment.sent_emails()?;
+    let report = after
+        .iter()
+        .find(|e| e.subject == format!("sftp-warden: run {name} of secret-validation ended FAILED"))
+        .context("the report of the failed run")?;
+    assert_eq!(report.to, [SUPER_ADMINS[1]]);
+    assert!(
+        report
+            .body
+            .contains(&format!("sftp-warden runs show {name}"))
+    );
+    assert!(report.body.contains("Error: RunIncomplete"));
+    assert_eq!(report.email_tags["kind"], "runFailed");
     Ok(())
 }

@@ -32,6 +32,8 @@ pub enum EmailKind {
     KeyExpiry,
     /// Prefix-list sync problems (overflow, refused or failed runs), to the SuperAdmins.
     PrefixLists,
+    /// A run that failed, timed out or was aborted, to the SuperAdmins.
+    RunFailed,
 }
 
 impl EmailKind {
@@ -41,6 +43,7 @@ impl EmailKind {
             EmailKind::Findings => "findings",
             EmailKind::KeyExpiry => "keyExpiry",
             EmailKind::PrefixLists => "prefixLists",
+            EmailKind::RunFailed => "runFailed",
         }
     }
 
@@ -50,6 +53,7 @@ impl EmailKind {
             EmailKind::Findings,
             EmailKind::KeyExpiry,
             EmailKind::PrefixLists,
+            EmailKind::RunFailed,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -427,6 +431,60 @@ pub fn notice_recipients(
         to,
         cc,
         holders,
+        rerouted: false,
+    })
+}
+
+/// A run that ended FAILED, TIMED_OUT or ABORTED (Step Functions' status-change event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndedRun {
+    pub state_machine: String,
+    pub execution: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// Longest part of a run's cause quoted in the email (the full cause is in the history).
+const MAX_CAUSE_CHARS: usize = 2_000;
+
+/// The email that tells the SuperAdmins a run ended badly: what, why, and the command that shows
+/// the rest. `None` when nobody can be told.
+pub fn ended_run_email(run: &EndedRun, super_admins: &[String]) -> Option<Email> {
+    let mut to = dedup_case_insensitive(super_admins.to_vec(), &[]);
+    if to.is_empty() {
+        return None;
+    }
+    to.truncate(MAX_RECIPIENTS_PER_EMAIL);
+    let execution = strip_unsafe(&run.execution, MAX_SUBJECT_TEXT_CHARS);
+    let machine = strip_unsafe(&run.state_machine, MAX_SUBJECT_TEXT_CHARS);
+    let status = strip_unsafe(&run.status, 20);
+    let subject = format!("sftp-warden: run {execution} of {machine} ended {status}");
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "The {machine} run {execution} ended {status}: what it was to do may not have been done."
+    );
+    let _ = writeln!(body);
+    if let Some(error) = &run.error {
+        let _ = writeln!(body, "Error: {}", escape_unsafe(error, MAX_BODY_TEXT_CHARS));
+    }
+    if let Some(cause) = run.cause.as_deref().filter(|c| !c.is_empty()) {
+        let _ = writeln!(body, "Cause: {}", escape_unsafe(cause, MAX_CAUSE_CHARS));
+    }
+    let _ = writeln!(body);
+    let _ = writeln!(
+        body,
+        "See its path of states and every error: sftp-warden runs show {execution}"
+    );
+    Some(Email {
+        kind: EmailKind::RunFailed,
+        to,
+        cc: Vec::new(),
+        subject,
+        body,
+        html: None,
+        address_holders: Vec::new(),
         rerouted: false,
     })
 }

@@ -122,6 +122,11 @@ pub const FUNCTIONS: &[Function] = &[
         errors: &[&[EventWithoutId, StatesThrottled, ExecutionNotStarted]],
     },
     Function {
+        name: "report-failed-run",
+        caller: Caller::EventBridge,
+        errors: &[WORK_ERRORS, EMAIL_ERRORS, &[SuppressionListUnavailable]],
+    },
+    Function {
         name: "handle-email-events",
         caller: Caller::EventBridge,
         errors: &[

@@ -91,6 +91,7 @@ fn tags(email: &Email, stored: Option<&StoredEmail>) -> Vec<(&'static str, Strin
     let workflow = match email.kind {
         EmailKind::Findings | EmailKind::KeyExpiry => "secret-validation",
         EmailKind::PrefixLists => "prefix-list-sync",
+        EmailKind::RunFailed => "operations",
     };
     let mut tags = vec![
         (tag::WORKFLOW, workflow.to_owned()),

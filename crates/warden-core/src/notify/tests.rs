@@ -722,3 +722,33 @@ fn a_notice_without_its_own_html_is_sent_as_its_text_in_html_paragraphs() {
     );
     assert!(!html.contains("<b>"));
 }
+
+#[test]
+fn a_run_that_ended_badly_is_told_to_the_super_admins_with_the_command_to_see_why() {
+    let run = EndedRun {
+        state_machine: "sftp-warden-secret-validation".into(),
+        execution: "weekly-audit-2026-W49".into(),
+        status: "TIMED_OUT".into(),
+        error: Some("States.Timeout".into()),
+        cause: Some("line one\nBcc: evil@x.test".into()),
+    };
+    let email = ended_run_email(&run, &strings(&SUPER)).unwrap();
+    assert_eq!(email.kind, EmailKind::RunFailed);
+    assert_eq!(email.to, strings(&SUPER));
+    assert_eq!(
+        email.subject,
+        "sftp-warden: run weekly-audit-2026-W49 of sftp-warden-secret-validation ended TIMED_OUT"
+    );
+    assert!(email.body.contains("Error: States.Timeout"));
+    assert!(
+        email.body.contains("Cause: line one\\nBcc: evil@x.test"),
+        "{}",
+        email.body
+    );
+    assert!(
+        email
+            .body
+            .contains("sftp-warden runs show weekly-audit-2026-W49")
+    );
+    assert_eq!(ended_run_email(&run, &[]), None, "nobody to tell");
+}
