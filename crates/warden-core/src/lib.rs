@@ -22,6 +22,7 @@ pub mod password_hash;
 pub mod prefix_lists;
 pub mod registry;
 pub mod secret_validation;
+pub mod smtp;
 pub mod suppression;
 pub mod text;
 pub mod trigger;
