@@ -107,8 +107,9 @@ pub struct HistoryFigures {
     pub largest_payload: usize,
 }
 
-/// The payloads one history event carries.
-fn payloads(e: &HistoryEvent) -> Vec<&str> {
+/// The payloads one history event carries (inputs, outputs, parameters, causes). The SDK
+/// redacts these fields in Debug output, so each is read explicitly.
+pub fn payloads(e: &HistoryEvent) -> Vec<&str> {
     [
         e.execution_started_event_details().and_then(|d| d.input()),
         e.execution_succeeded_event_details()
@@ -395,26 +396,8 @@ impl Deployment {
     /// Every input, output, error and cause recorded in an execution's history, as one text.
     pub async fn history_text(&self, arn: &str) -> Result<String> {
         let mut text = String::new();
-        // The SDK redacts these fields in Debug output, so each is read explicitly.
         for e in self.history(arn).await? {
-            let fields = [
-                e.execution_started_event_details().and_then(|d| d.input()),
-                e.execution_succeeded_event_details()
-                    .and_then(|d| d.output()),
-                e.execution_failed_event_details().and_then(|d| d.cause()),
-                e.state_entered_event_details().and_then(|d| d.input()),
-                e.state_exited_event_details().and_then(|d| d.output()),
-                e.lambda_function_scheduled_event_details()
-                    .and_then(|d| d.input()),
-                e.lambda_function_succeeded_event_details()
-                    .and_then(|d| d.output()),
-                e.lambda_function_failed_event_details()
-                    .and_then(|d| d.cause()),
-                e.task_scheduled_event_details().map(|d| d.parameters()),
-                e.task_succeeded_event_details().and_then(|d| d.output()),
-                e.task_failed_event_details().and_then(|d| d.cause()),
-            ];
-            for field in fields.into_iter().flatten() {
+            for field in payloads(&e) {
                 text.push_str(field);
                 text.push('\n');
             }

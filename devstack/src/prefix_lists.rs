@@ -171,24 +171,7 @@ pub async fn payloads(deployment: &Deployment, arn: &str) -> Result<Payloads> {
     let history = deployment.history(arn).await?;
     let mut largest = 0;
     for e in &history {
-        let fields = [
-            e.execution_started_event_details().and_then(|d| d.input()),
-            e.execution_succeeded_event_details()
-                .and_then(|d| d.output()),
-            e.execution_failed_event_details().and_then(|d| d.cause()),
-            e.state_entered_event_details().and_then(|d| d.input()),
-            e.state_exited_event_details().and_then(|d| d.output()),
-            e.lambda_function_scheduled_event_details()
-                .and_then(|d| d.input()),
-            e.lambda_function_succeeded_event_details()
-                .and_then(|d| d.output()),
-            e.lambda_function_failed_event_details()
-                .and_then(|d| d.cause()),
-            e.task_scheduled_event_details().map(|d| d.parameters()),
-            e.task_succeeded_event_details().and_then(|d| d.output()),
-            e.task_failed_event_details().and_then(|d| d.cause()),
-        ];
-        for field in fields.into_iter().flatten() {
+        for field in crate::deployment::payloads(e) {
             largest = largest.max(field.len());
         }
     }
