@@ -20,7 +20,15 @@
 * the identity provider can be reached only as intended: IAM-authorised API with a resource policy
   that lets the invocation role alone call it, a role Transfer can assume only for this account's
   (or one named) server, a direct-invoke permission scoped to the server's ARN, and session
-  policies without ACL changes or version deletes by default.
+  policies without ACL changes or version deletes by default;
+* SES SMTP credential rotation: the SMTP user may only ses:SendRawEmail as the sending identity
+  (or through the configuration set) and the template creates no key for it; the secret (its own
+  KMS key, no value) rotates every SmtpRotationDays with rotate-smtp-credentials, which Secrets
+  Manager alone may invoke, for this secret; the rotation role holds exactly the contract's actions,
+  each on the user, the secret, its key or the deployment state machine; the deployment role may
+  send the document only to servers with the configured tag, retire keys of the SMTP user only, and
+  never read the secret; the SSM document takes the secret's ARN only (no password), never traces
+  or prints the credentials, and the deployment outlasts the longest grace period.
 
 Uses cfn-lint's YAML loader (it understands !Ref and friends) and moto's EventPattern, both from the
 project virtualenv. Exits non-zero with one line per problem.
@@ -350,6 +358,238 @@ def check_operations(template):
     return checks, problems
 
 
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def unwrap_if(node):
+    """The branches of an Fn::If (nested ones too), less AWS::NoValue; any other node as it is."""
+    if isinstance(node, dict) and set(node) == {"Fn::If"}:
+        for branch in node["Fn::If"][1:]:
+            yield from unwrap_if(branch)
+    elif node != {"Ref": "AWS::NoValue"}:
+        yield node
+
+
+def sub_json(text):
+    """A JSON policy document built with !Sub: pseudo parameters resolved, every other name as <Name>."""
+    return json.loads(re.sub(r"\$\{([^}!]+)\}", lambda m: PSEUDO.get(m.group(1), f"<{m.group(1)}>"), text))
+
+
+def sam_statements(template, props):
+    """Every statement a SAM function or state machine's Policies grant: inline statements and the
+    documents of this template's managed policies it names (SAM policy templates are skipped)."""
+    resources = template["Resources"]
+    for policy in props.get("Policies", []):
+        for entry in unwrap_if(policy):
+            if isinstance(entry, dict) and "Statement" in entry:
+                for statement in as_list(entry["Statement"]):
+                    yield from unwrap_if(statement)
+            elif isinstance(entry, dict) and set(entry) == {"Ref"}:
+                managed = resources.get(entry["Ref"], {})
+                if managed.get("Type") == "AWS::IAM::ManagedPolicy":
+                    document = managed["Properties"]["PolicyDocument"]
+                    if isinstance(document, dict) and set(document) == {"Fn::Sub"}:
+                        document = sub_json(document["Fn::Sub"])
+                    for statement in as_list(document.get("Statement", [])):
+                        yield from unwrap_if(statement)
+
+
+def asl_states(states):
+    """Every state of an ASL States object, inside Map and Parallel states too."""
+    for name, state in states.items():
+        yield name, state
+        for inner in [state.get("Iterator"), state.get("ItemProcessor")] + state.get("Branches", []):
+            if isinstance(inner, dict):
+                yield from asl_states(inner.get("States", {}))
+
+
+def check_smtp_rotation(template):
+    """SES SMTP credential rotation (issue 16): least privilege, and no credential in the open."""
+    problems, checks = [], 0
+    resources = template["Resources"]
+    params = template["Parameters"]
+
+    def named(kind, name):
+        return next((n for n, r in resources.items() if r["Type"] == kind
+                     and r["Properties"].get({"AWS::IAM::User": "UserName"}.get(kind, "Name")) == {"Fn::Sub": name}), None)
+
+    def check(ok, problem):
+        nonlocal checks
+        checks += 1
+        if not ok:
+            problems.append(problem)
+        return ok
+
+    user = named("AWS::IAM::User", "${AWS::StackName}-ses-smtp")
+    secret = named("AWS::SecretsManager::Secret", "${AWS::StackName}/ses-smtp-credentials")
+    machine = named("AWS::Serverless::StateMachine", "${AWS::StackName}-smtp-credential-deployment")
+    function = "RotateSmtpCredentialsFunction"
+    if not check(user and secret and machine and function in resources,
+                 "SMTP rotation: needs the IAM user ${AWS::StackName}-ses-smtp, the secret "
+                 "${AWS::StackName}/ses-smtp-credentials, the state machine ${AWS::StackName}-smtp-credential-deployment "
+                 "and RotateSmtpCredentialsFunction"):
+        return checks, problems
+    user_arn = {"Fn::GetAtt": [user, "Arn"]}
+
+    # The SMTP user: ses:SendRawEmail as the identity (or through the configuration set), nothing else.
+    props = resources[user]["Properties"]
+    check(not {"ManagedPolicyArns", "Groups", "LoginProfile", "PermissionsBoundary"} & set(props),
+          f"{user}: its inline policy must be all it has (no managed policies, groups or console login)")
+    attached = [n for n, r in resources.items() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+                and {"Ref": user} in as_list(r["Properties"].get("Users", []))]
+    check(not attached, f"{user}: no other policy may be attached to the SMTP user, found {attached}")
+    check(not [n for n, r in resources.items() if r["Type"] == "AWS::IAM::AccessKey"],
+          "template.yaml must create no access key: the rotation creates the SMTP user's keys")
+    ses_arn = re.compile(r"^arn:\$\{AWS::Partition\}:ses:\$\{AWS::Region\}:\$\{AWS::AccountId\}:(identity|configuration-set)/\$\{\w+\}$")
+    for policy in props.get("Policies", []):
+        for statement in as_list(policy["PolicyDocument"].get("Statement", [])):
+            check(statement.get("Effect") == "Allow" and as_list(statement.get("Action")) == ["ses:SendRawEmail"]
+                  and not {"NotAction", "NotResource", "NotPrincipal"} & set(statement),
+                  f"{user}: may only be allowed ses:SendRawEmail, found {statement.get('Action')}")
+            for resource in as_list(statement.get("Resource")):
+                for arn in unwrap_if(resource):
+                    check(isinstance(arn, dict) and set(arn) == {"Fn::Sub"} and ses_arn.match(arn["Fn::Sub"]),
+                          f"{user}: ses:SendRawEmail only on an SES identity or configuration set ARN, found {arn}")
+
+    # The secret: its own key, no value of its own, rotated every SmtpRotationDays by the function.
+    secret_props = resources[secret]["Properties"]
+    key = (secret_props.get("KmsKeyId") or {}).get("Ref")
+    check(resources.get(key, {}).get("Type") == "AWS::KMS::Key"
+          and resources[key]["Properties"].get("EnableKeyRotation") is True,
+          f"{secret}: needs KmsKeyId, a KMS key of this template with key rotation")
+    check(secret_props.get("SecretString") == "{}" and "GenerateSecretString" not in secret_props,
+          f"{secret}: its first value is {{}} (the first rotation creates the key)")
+    key_arn = {"Fn::GetAtt": [key, "Arn"]}
+    schedules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SecretsManager::RotationSchedule"
+                 and r["Properties"].get("SecretId") == {"Ref": secret}]
+    check(len(schedules) == 1
+          and schedules[0].get("RotationLambdaARN") == {"Fn::GetAtt": [function, "Arn"]}
+          and schedules[0].get("RotationRules", {}).get("AutomaticallyAfterDays") == {"Ref": "SmtpRotationDays"}
+          and "SmtpRotationDays" in params,
+          f"{secret}: needs one RotationSchedule with {function} every SmtpRotationDays (RotationRules)")
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                   and r["Properties"].get("Principal") == "secretsmanager.amazonaws.com"]
+    check(len(permissions) == 1
+          and permissions[0].get("FunctionName") in ({"Ref": function}, {"Fn::GetAtt": [function, "Arn"]})
+          and permissions[0].get("SourceArn") == {"Ref": secret}
+          and permissions[0].get("SourceAccount") == {"Ref": "AWS::AccountId"},
+          f"{function}: Secrets Manager's permission must name this account and SourceArn the secret {secret}")
+
+    # The rotation function: its settings come from the template's resources and parameters.
+    fn = resources[function]["Properties"]
+    variables = fn.get("Environment", {}).get("Variables", {})
+    document = variables.get("SMTP_DEPLOY_DOCUMENT", {}).get("Ref") if isinstance(variables.get("SMTP_DEPLOY_DOCUMENT"), dict) else None
+    expected_env = {
+        "SMTP_IAM_USER": {"Ref": user},
+        "DEPLOYMENT_STATE_MACHINE_ARN": {"Ref": machine},
+        "SMTP_SERVER_TAG_KEY": {"Ref": "SmtpServerTagKey"},
+        "SMTP_SERVER_TAG_VALUE": {"Ref": "SmtpServerTagValue"},
+    }
+    for name, value in expected_env.items():
+        check(variables.get(name) == value, f"{function}: {name} should be {value}")
+    check(resources.get(document, {}).get("Type") == "AWS::SSM::Document",
+          f"{function}: SMTP_DEPLOY_DOCUMENT should be !Ref the SSM document")
+    grace = variables.get("OLD_KEY_GRACE_SECONDS", {})
+    grace_days = [int(d) for d in params.get("SmtpOldKeyGraceDays", {}).get("AllowedValues", [])]
+    lookup = grace.get("Fn::FindInMap", [None]) if isinstance(grace, dict) else [None]
+    mapping = template.get("Mappings", {}).get(lookup[0], {})
+    check(grace_days and lookup[1:] == [{"Ref": "SmtpOldKeyGraceDays"}, "Seconds"]
+          and all(int(mapping.get(str(d), {}).get("Seconds", -1)) == d * 86400 for d in grace_days),
+          f"{function}: OLD_KEY_GRACE_SECONDS should be SmtpOldKeyGraceDays (AllowedValues) x 86400, through a mapping")
+
+    expected = {
+        "iam:ListAccessKeys": user_arn, "iam:CreateAccessKey": user_arn, "iam:DeleteAccessKey": user_arn,
+        "secretsmanager:DescribeSecret": {"Ref": secret}, "secretsmanager:GetSecretValue": {"Ref": secret},
+        "secretsmanager:PutSecretValue": {"Ref": secret}, "secretsmanager:UpdateSecretVersionStage": {"Ref": secret},
+        "kms:Decrypt": key_arn, "kms:GenerateDataKey": key_arn,
+        "states:StartExecution": {"Ref": machine},
+    }
+    check(all(isinstance(p, dict) and "Statement" in p for p in fn.get("Policies", [])),
+          f"{function}: its Policies should be inline statements only")
+    granted = {}
+    for statement in sam_statements(template, fn):
+        check(statement.get("Effect") == "Allow" and not {"NotAction", "NotResource"} & set(statement),
+              f"{function}: only Allow statements with Action and Resource")
+        for action in as_list(statement.get("Action")):
+            granted.setdefault(action, []).extend(as_list(statement.get("Resource")))
+    check(set(granted) == set(expected),
+          f"{function}: the rotation role's actions should be exactly {sorted(expected)}, "
+          f"extra {sorted(set(granted) - set(expected))}, missing {sorted(set(expected) - set(granted))}")
+    for action, wanted in expected.items():
+        if action in granted:
+            check(granted[action] == [wanted], f"{function}: {action} only on {wanted}, found {granted[action]}")
+
+    # The deployment: SendCommand of the document to the tagged servers; the SMTP user's keys; no secret.
+    sm = resources[machine]["Properties"]
+    condition = {"StringEquals": {"ssm:resourceTag/<SmtpServerTagKey>": "<SmtpServerTagValue>"}}
+    instance_grants = 0
+    for statement in sam_statements(template, sm):
+        actions = as_list(statement.get("Action"))
+        found = as_list(statement.get("Resource"))
+        check(statement.get("Effect") == "Allow" and not {"NotAction", "NotResource"} & set(statement),
+              f"{machine}: only Allow statements with Action and Resource")
+        check(not any(a.startswith(("secretsmanager:", "kms:")) for a in actions),
+              f"{machine}: the deployment never reads the secret (the document does, on the server), found {actions}")
+        check(not any(a.startswith("ssm:") and a not in ("ssm:SendCommand", "ssm:ListCommandInvocations") for a in actions),
+              f"{machine}: ssm:SendCommand and ssm:ListCommandInvocations only, found {actions}")
+        if any(a.startswith("iam:") for a in actions):
+            check(sorted(actions) == ["iam:DeleteAccessKey", "iam:UpdateAccessKey"] and found == [user_arn],
+                  f"{machine}: iam:UpdateAccessKey and iam:DeleteAccessKey only, on the SMTP user only")
+        if "ssm:SendCommand" in actions:
+            check(actions == ["ssm:SendCommand"], f"{machine}: ssm:SendCommand in a statement of its own")
+            texts = [r.get("Fn::Sub") if isinstance(r, dict) else r for r in found]
+            servers = [t for t in texts if isinstance(t, str) and re.search(r":(instance|managed-instance)/\*$", t)]
+            documents = [t for t in texts if isinstance(t, str) and (
+                t.endswith(f":document/<{document}>")  # a JSON document built with !Sub
+                or t == f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:document/${{{document}}}")]
+            check(len(servers) + len(documents) == len(texts) and not (servers and documents),
+                  f"{machine}: ssm:SendCommand only on the credentials document, or on servers, found {texts}")
+            if servers:
+                instance_grants += 1
+                check(statement.get("Condition") == condition,
+                      f"{machine}: ssm:SendCommand on servers needs the condition {condition}")
+    check(instance_grants >= 1, f"{machine}: needs ssm:SendCommand on the servers with the tag condition")
+
+    # The document: the secret's ARN is its only parameter; it reads the secret itself, never shows it.
+    content = resources[document]["Properties"].get("Content", {})
+    check(resources[document]["Properties"].get("DocumentType") == "Command" and content.get("schemaVersion") == "2.2",
+          f"{document}: a Command document, schemaVersion 2.2")
+    parameters = content.get("parameters", {})
+    check(set(parameters) == {"SecretId"} and parameters["SecretId"].get("type") == "String"
+          and parameters["SecretId"].get("allowedPattern", "").startswith("^arn:"),
+          f"{document}: SecretId (an ARN, allowedPattern) must be its only parameter: no credential is ever one")
+    script = "\n".join(
+        line for step in content.get("mainSteps", [])
+        for command in as_list(step.get("inputs", {}).get("runCommand", []))
+        for line in str(command).splitlines()
+    )
+    check("get-secret-value" in script and "{{SecretId}}" in script,
+          f"{document}: reads the secret itself (get-secret-value of {{{{SecretId}}}})")
+    check(not re.search(r"set\s+-[A-Za-z]*x|set\s+-o\s+xtrace|bash\s+-[A-Za-z]*x|--debug", script),
+          f"{document}: never traces (set -x, bash -x) or debugs (--debug): the credentials pass through it")
+    check("umask 077" in script and "postmap" in script and re.search(r"rm -f \"?\$plain\"?|rm -f /etc/postfix/sasl_passwd\b", script),
+          f"{document}: writes sasl_passwd under umask 077, postmaps it, then removes the plain file")
+    shown = [line for line in script.splitlines()
+             if re.search(r"\b(echo|printf|print|logger|tee)\b", line)
+             and re.search(r"password|secretaccesskey|secretstring", line, re.I)]
+    check(not shown, f"{document}: never prints the credentials, found {shown}")
+
+    # The state machine: no credential in a command's parameters; it outlasts the longest grace period.
+    asl = json.loads((ROOT / sm["DefinitionUri"]).read_text())
+    for name, state in asl_states(asl.get("States", {})):
+        if state.get("Resource") == "arn:aws:states:::aws-sdk:ssm:sendCommand":
+            request = state.get("Parameters", state.get("Arguments"))
+            command_params = request.get("Parameters", {}) if isinstance(request, dict) else None
+            check(isinstance(command_params, dict) and {k.removesuffix(".$") for k in command_params} <= {"SecretId"},
+                  f"{sm['DefinitionUri']} {name}: the command's only parameter is SecretId, found {command_params}")
+    poll = int(variables.get("DEPLOY_POLL_SECONDS", 30)) * int(variables.get("DEPLOY_MAX_POLLS", 60))
+    longest = max(grace_days or [0]) * 86400 + poll
+    check(isinstance(asl.get("TimeoutSeconds"), int) and asl["TimeoutSeconds"] > longest,
+          f"{sm['DefinitionUri']}: TimeoutSeconds should exceed the longest grace period and the polling ({longest} s)")
+    return checks, problems
+
+
 def main() -> int:
     problems = []
     checks = 0
@@ -454,6 +694,10 @@ def main() -> int:
     ops_checks, ops_problems = check_operations(template)
     checks += ops_checks
     problems.extend(ops_problems)
+
+    smtp_checks, smtp_problems = check_smtp_rotation(template)
+    checks += smtp_checks
+    problems.extend(smtp_problems)
 
     mail_checks, mail_problems = check_email_deliverability(template)
     checks += mail_checks

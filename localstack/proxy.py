@@ -24,7 +24,38 @@ Faults moto cannot produce are injected here for the tests: `POST /_local/faults
 {"unreadableSecrets": ["SFTP/PaymentsAdmin"]}` makes `BatchGetSecretValue` answer those secrets
 with a `DecryptionFailure` error entry, as Secrets Manager does when the caller may not use the
 secret's KMS key (the functions' Secrets Manager client points here through
-`AWS_ENDPOINT_URL_SECRETS_MANAGER` when a test asks for it).
+`AWS_ENDPOINT_URL_SECRETS_MANAGER` when a test asks for it). The same POST body may also hold
+`"failedServers": ["i-…"]` (those instances' command invocations answer Status and StatusDetails
+`Failed`, ResponseCode 1) and `"serversInProgressPolls": N` (the first N ListCommandInvocations
+calls of each command answer every invocation `InProgress`). Each key is optional; every POST
+replaces the whole fault set (an absent key clears its fault, and the poll counts start again)
+and the answer echoes the set now in force.
+
+It plays Secrets Manager's rotation service, which moto runs only in Docker: `RotateSecret`
+(X-Amz-Target `secretsmanager.RotateSecret`) is answered here. The secret is looked up with
+moto's DescribeSecret (an unknown secret gets moto's error); the rotation configuration
+(RotationLambdaARN, RotationRules, RotationEnabled, LastRotatedDate, NextRotationDate) is kept
+in memory per secret ARN and merged into moto's DescribeSecret answers. A secret that never had
+a rotation function gets 400 InvalidRequestException, as from Secrets Manager. The answer
+(ARN, Name, VersionId = the token) comes at once; then a background thread invokes the rotation
+function behind `cargo lambda watch` with `{"Step", "SecretId": <ARN>, "ClientRequestToken"}` for
+createSecret, setSecret, testSecret and finishSecret in order, as Secrets Manager does; a step
+that fails (HTTP >= 400 or an `errorType`) ends the attempt. The token is the request's
+ClientRequestToken (or a new UUID), except when a version of the secret holds AWSPENDING
+without AWSCURRENT: a rotation that did not finish. Its version id is the token again, which is
+how Secrets Manager itself retries an unfinished rotation (the rotation function's steps are
+written to be run again with the same token). RotateImmediately false only records the
+configuration. While an attempt runs, another RotateSecret of the same secret gets 400 (as
+Secrets Manager answers "A previous rotation isn't complete"). `CancelRotateSecret` turns
+rotation off in the same memory. Every attempt is served at `GET /_local/rotations`:
+`[{"secretArn", "token", "started", "finished" (epoch seconds, null while running), "steps":
+[{"step", "ok", "errorType"}], "succeeded" (null while running)}]`; never an error message
+and never a secret value.
+
+It answers SSM's `ListCommandInvocations` (X-Amz-Target `AmazonSSM.ListCommandInvocations`),
+which moto lacks and moto's state-machine engine calls for `aws-sdk:ssm:listCommandInvocations`:
+from moto's ListCommands (the command's InstanceIds) and GetCommandInvocation (each instance's
+Status), sorted by InstanceId, with the faults above applied (Details and paging are ignored).
 
 Standard library only; bound to loopback.
 """
@@ -37,6 +68,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
 
@@ -50,6 +82,10 @@ SUPPRESSION = re.compile(r"^/v2/email/suppression/addresses(?:/(?P<address>[^/?]
 SEND_EMAIL = re.compile(r"^/v2/email/outbound-emails/?(?:\?.*)?$")
 SENT_EMAILS = "/_local/sent-emails"
 FAULTS = "/_local/faults"
+ROTATIONS = "/_local/rotations"
+ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+RATE = re.compile(r"^rate\(\s*(?P<n>\d+)\s+(?P<unit>hours?|days?)\s*\)$")
+JSON_11 = "application/x-amz-json-1.1"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 
 
@@ -108,12 +144,134 @@ class Suppressions:
             })
 
 
+def rotation_days(rules) -> float | None:
+    """The rotation interval in days of RotationRules, or None (a cron schedule, or no rules)."""
+    if not rules:
+        return None
+    if rules.get("AutomaticallyAfterDays"):
+        return float(rules["AutomaticallyAfterDays"])
+    match = RATE.match((rules.get("ScheduleExpression") or "").strip())
+    if match:
+        n = int(match.group("n"))
+        return n / 24 if match.group("unit").startswith("hour") else float(n)
+    return None
+
+
+class SecretRotations:
+    """Secrets Manager's rotation configuration (per secret ARN) and every rotation attempt."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.config = {}  # secret ARN -> {"lambdaArn", "rules", "enabled", "last", "next"}
+        self.attempts = []
+
+    def _running(self, arn: str) -> bool:
+        return any(a["secretArn"] == arn and a["finished"] is None for a in self.attempts)
+
+    def running(self, arn: str) -> bool:
+        with self.lock:
+            return self._running(arn)
+
+    def configure(self, arn: str, lambda_arn: str, rules, enabled=True):
+        with self.lock:
+            entry = self.config.setdefault(arn, {"last": None, "next": None})
+            entry.update(lambdaArn=lambda_arn, rules=rules, enabled=enabled)
+            days = rotation_days(rules)
+            if not enabled or days is None:
+                entry["next"] = None
+            else:
+                entry["next"] = (entry["last"] or time.time()) + days * 86400
+
+    def disable(self, arn: str):
+        with self.lock:
+            self.config[arn].update(enabled=False, next=None)
+
+    def lookup(self, arn: str):
+        with self.lock:
+            entry = self.config.get(arn)
+            return dict(entry) if entry else None
+
+    def start(self, arn: str, token: str):
+        """A new attempt, or None while another attempt of the secret runs."""
+        attempt = {"secretArn": arn, "token": token, "started": time.time(), "finished": None,
+                   "steps": [], "succeeded": None}
+        with self.lock:
+            if self._running(arn):
+                return None
+            self.attempts.append(attempt)
+        return attempt
+
+    def step(self, attempt: dict, step: str, error_type):
+        with self.lock:
+            attempt["steps"].append({"step": step, "ok": error_type is None, "errorType": error_type})
+
+    def finish(self, attempt: dict, succeeded: bool):
+        with self.lock:
+            now = time.time()
+            attempt["finished"], attempt["succeeded"] = now, succeeded
+            entry = self.config.get(attempt["secretArn"])
+            if succeeded and entry is not None:
+                entry["last"] = now
+                days = rotation_days(entry["rules"])
+                entry["next"] = now + days * 86400 if entry["enabled"] and days is not None else None
+
+    def listing(self):
+        with self.lock:
+            return [dict(a, steps=[dict(s) for s in a["steps"]]) for a in self.attempts]
+
+
+class Faults:
+    """The faults the tests inject (POST /_local/faults) and the poll counts they need."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.unreadable = set()
+        self.failed_servers = set()
+        self.in_progress_polls = 0
+        self.polls = {}  # command id -> ListCommandInvocations calls so far
+
+    def replace(self, document: dict) -> dict:
+        with self.lock:
+            self.unreadable = set(document.get("unreadableSecrets") or [])
+            self.failed_servers = set(document.get("failedServers") or [])
+            self.in_progress_polls = int(document.get("serversInProgressPolls") or 0)
+            self.polls = {}
+            return self.describe()
+
+    def describe(self) -> dict:
+        return {
+            "unreadableSecrets": sorted(self.unreadable),
+            "failedServers": sorted(self.failed_servers),
+            "serversInProgressPolls": self.in_progress_polls,
+        }
+
+    def poll(self, command_id: str) -> bool:
+        """Counts one ListCommandInvocations call of the command; True while it is to be InProgress."""
+        with self.lock:
+            self.polls[command_id] = self.polls.get(command_id, 0) + 1
+            return self.polls[command_id] <= self.in_progress_polls
+
+
+def epoch_seconds(value):
+    """A JSON-protocol timestamp: moto may give epoch seconds or an ISO 8601 string."""
+    if isinstance(value, (int, float)) or value is None:
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
 class Proxy(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     moto = ("127.0.0.1", 5000)
     functions = ("127.0.0.1", 9000)
     suppressions = Suppressions()
-    unreadable = set()
+    faults = Faults()
+    rotations = SecretRotations()
 
     def log_message(self, fmt, *args):  # one line per request, on stderr
         sys.stderr.write("proxy: " + (fmt % args) + "\n")
@@ -242,11 +400,12 @@ class Proxy(BaseHTTPRequestHandler):
     def _batch_get_secret_value(self, body: bytes):
         """Passes BatchGetSecretValue on to moto, then turns the faulted secrets into errors."""
         status, headers, data = self._forward(self.moto, self.path, body)
-        if status == 200 and self.unreadable:
+        unreadable = self.faults.unreadable
+        if status == 200 and unreadable:
             answer = json.loads(data)
             kept, errors = [], answer.get("Errors") or []
             for entry in answer.get("SecretValues") or []:
-                if entry.get("Name") in self.unreadable:
+                if entry.get("Name") in unreadable:
                     errors.append({
                         "SecretId": entry.get("Name"),
                         "ErrorCode": "DecryptionFailure",
@@ -258,13 +417,213 @@ class Proxy(BaseHTTPRequestHandler):
             data = json.dumps(answer).encode()
         self._reply(status, headers, data)
 
+    def _aws_error(self, status: int, error_type: str, message: str):
+        """An error as the AWS JSON 1.1 protocol answers it."""
+        self._json(status, {"__type": error_type, "message": message}, error_type)
+
+    def _moto_call(self, target: str, document: dict):
+        """A JSON 1.1 request of our own to moto, signed as the client's request was (moto reads
+        the service and the region from the Authorization header; it checks no signature)."""
+        headers = {"Host": f"{self.moto[0]}:{self.moto[1]}", "Content-Type": JSON_11, "X-Amz-Target": target}
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if self.headers.get(name):
+                headers[name] = self.headers[name]
+        conn = http.client.HTTPConnection(*self.moto, timeout=60)
+        try:
+            conn.request("POST", "/", body=json.dumps(document).encode(), headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(data) if response.status == 200 else None
+        except ValueError:
+            answer = None
+        return response.status, response.getheaders(), data, answer
+
+    # --- Secrets Manager's rotation service ---------------------------------------------------
+
+    def _rotate_secret(self, body: bytes):
+        request = json.loads(body or b"{}")
+        status, headers, data, secret = self._moto_call(
+            "secretsmanager.DescribeSecret", {"SecretId": request.get("SecretId")}
+        )
+        if secret is None:  # unknown secret (or moto's other errors): moto's answer
+            return self._reply(status, headers, data)
+        arn, name = secret["ARN"], secret["Name"]
+        stored = self.rotations.lookup(arn) or {}
+        lambda_arn = request.get("RotationLambdaARN") or stored.get("lambdaArn")
+        if not lambda_arn:
+            return self._aws_error(400, "InvalidRequestException",
+                                   "No Lambda rotation function ARN is associated with this secret.")
+        rules = request.get("RotationRules") or stored.get("rules")
+        days = (rules or {}).get("AutomaticallyAfterDays")
+        if days is not None and not 1 <= int(days) <= 1000:
+            return self._aws_error(400, "InvalidParameterException",
+                                   "RotationRules.AutomaticallyAfterDays must be within 1-1000.")
+        busy = "A previous rotation isn't complete. That rotation will be reattempted."
+        if request.get("RotateImmediately") is False:
+            if self.rotations.running(arn):
+                return self._aws_error(400, "InvalidRequestException", busy)
+            self.rotations.configure(arn, lambda_arn, rules)
+            return self._json(200, {"ARN": arn, "Name": name})
+        stages = secret.get("VersionIdsToStages") or {}
+        unfinished = [v for v, s in stages.items() if "AWSPENDING" in s and "AWSCURRENT" not in s]
+        # An unfinished rotation is retried with its own token, as Secrets Manager does.
+        token = unfinished[0] if unfinished else (request.get("ClientRequestToken") or str(uuid.uuid4()))
+        attempt = self.rotations.start(arn, token)
+        if attempt is None:
+            return self._aws_error(400, "InvalidRequestException", busy)
+        self.rotations.configure(arn, lambda_arn, rules)
+        sys.stderr.write(f"proxy: rotating {arn} with {function_name(lambda_arn)}, token {token}\n")
+        threading.Thread(target=self._run_rotation, args=(attempt, lambda_arn), daemon=True).start()
+        self._json(200, {"ARN": arn, "Name": name, "VersionId": token})
+
+    @classmethod
+    def _run_rotation(cls, attempt: dict, lambda_arn: str):
+        """Invokes the rotation function for each step, as Secrets Manager does; stops at a failure."""
+        path = f"/2015-03-31/functions/{function_name(lambda_arn)}/invocations"
+        succeeded = True
+        for step in ROTATION_STEPS:
+            event = {"Step": step, "SecretId": attempt["secretArn"], "ClientRequestToken": attempt["token"]}
+            error_type = None
+            try:
+                conn = http.client.HTTPConnection(*cls.functions, timeout=900)
+                conn.request("POST", path, body=json.dumps(event).encode(),
+                             headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                try:
+                    answer = json.loads(data) if data else None
+                except ValueError:
+                    answer = None
+                if isinstance(answer, dict) and answer.get("errorType"):
+                    error_type = str(answer["errorType"])
+                elif response.status >= 400:
+                    error_type = f"HTTP{response.status}"
+            except Exception as err:  # the function is not reachable: a failed step, never a hung attempt
+                error_type = f"Proxy.{type(err).__name__}"
+            cls.rotations.step(attempt, step, error_type)
+            sys.stderr.write(f"proxy: rotation {attempt['token']} {step}: {error_type or 'ok'}\n")
+            if error_type:
+                succeeded = False
+                break
+        cls.rotations.finish(attempt, succeeded)
+
+    def _cancel_rotate_secret(self, body: bytes):
+        request = json.loads(body or b"{}")
+        status, headers, data, secret = self._moto_call(
+            "secretsmanager.DescribeSecret", {"SecretId": request.get("SecretId")}
+        )
+        if secret is None:
+            return self._reply(status, headers, data)
+        if not (self.rotations.lookup(secret["ARN"]) or {}).get("lambdaArn"):
+            return self._aws_error(400, "InvalidRequestException",
+                                   "No Lambda rotation function ARN is associated with this secret.")
+        self.rotations.disable(secret["ARN"])
+        answer = {"ARN": secret["ARN"], "Name": secret["Name"]}
+        pending = [v for v, s in (secret.get("VersionIdsToStages") or {}).items() if "AWSPENDING" in s]
+        if pending:
+            answer["VersionId"] = pending[0]
+        self._json(200, answer)
+
+    def _describe_secret(self, body: bytes):
+        """moto's DescribeSecret with the rotation configuration kept here merged in."""
+        status, headers, data = self._forward(self.moto, self.path, body)
+        if status == 200:
+            try:
+                answer = json.loads(data)
+                entry = self.rotations.lookup(answer["ARN"])
+            except (ValueError, KeyError, TypeError):
+                entry = None
+            if entry:
+                answer["RotationEnabled"] = entry["enabled"]
+                answer["RotationLambdaARN"] = entry["lambdaArn"]
+                if entry["rules"]:
+                    answer["RotationRules"] = entry["rules"]
+                for key, value in (("LastRotatedDate", entry["last"]), ("NextRotationDate", entry["next"])):
+                    if value is None:
+                        answer.pop(key, None)
+                    else:
+                        answer[key] = value
+                data = json.dumps(answer).encode()
+        self._reply(status, headers, data)
+
+    # --- SSM Run Command ----------------------------------------------------------------------
+
+    def _list_command_invocations(self, body: bytes):
+        request = json.loads(body or b"{}")
+        wanted_instance = request.get("InstanceId")
+        query = {k: request[k] for k in ("CommandId", "InstanceId") if request.get(k)}
+        status, headers, data, listing = self._moto_call("AmazonSSM.ListCommands", query)
+        if listing is None:  # e.g. 400 InvalidCommandId
+            return self._reply(status, headers, data)
+        invocations = []
+        for command in listing.get("Commands") or []:
+            command_id = command["CommandId"]
+            in_progress = self.faults.poll(command_id)
+            for instance_id in sorted(command.get("InstanceIds") or []):
+                if wanted_instance and instance_id != wanted_instance:
+                    continue
+                status, headers, data, invocation = self._moto_call(
+                    "AmazonSSM.GetCommandInvocation", {"CommandId": command_id, "InstanceId": instance_id}
+                )
+                if invocation is None:
+                    return self._reply(status, headers, data)
+                state, details = invocation.get("Status"), invocation.get("StatusDetails")
+                if in_progress:
+                    state = details = "InProgress"
+                elif instance_id in self.faults.failed_servers:
+                    state = details = "Failed"
+                invocations.append({
+                    "CommandId": command_id,
+                    "InstanceId": instance_id,
+                    "InstanceName": "",
+                    "Comment": command.get("Comment") or "",
+                    "DocumentName": command.get("DocumentName"),
+                    "DocumentVersion": "$DEFAULT",
+                    "RequestedDateTime": epoch_seconds(command.get("RequestedDateTime")),
+                    "Status": state,
+                    "StatusDetails": details,
+                })
+        invocations.sort(key=lambda i: (i["InstanceId"], i["CommandId"]))
+        self._json(200, {"CommandInvocations": invocations})
+
+    def _get_command_invocation(self, body: bytes):
+        """moto's GetCommandInvocation, with the failed-server fault applied."""
+        status, headers, data = self._forward(self.moto, self.path, body)
+        if status == 200 and self.faults.failed_servers:
+            try:
+                answer = json.loads(data)
+            except ValueError:
+                answer = {}
+            if answer.get("InstanceId") in self.faults.failed_servers:
+                answer.update(Status="Failed", StatusDetails="Failed", ResponseCode=1)
+                data = json.dumps(answer).encode()
+        self._reply(status, headers, data)
+
     def _handle(self):
         body = self._body()
         if self.command == "POST" and self.path == FAULTS:
-            Proxy.unreadable = set(json.loads(body or b"{}").get("unreadableSecrets") or [])
-            return self._json(200, {"unreadableSecrets": sorted(Proxy.unreadable)})
-        if self.headers.get("X-Amz-Target") == "secretsmanager.BatchGetSecretValue":
-            return self._batch_get_secret_value(body)
+            return self._json(200, self.faults.replace(json.loads(body or b"{}")))
+        if self.command == "GET" and self.path == ROTATIONS:
+            return self._json(200, self.rotations.listing())
+        handler = {
+            "secretsmanager.BatchGetSecretValue": self._batch_get_secret_value,
+            "secretsmanager.RotateSecret": self._rotate_secret,
+            "secretsmanager.CancelRotateSecret": self._cancel_rotate_secret,
+            "secretsmanager.DescribeSecret": self._describe_secret,
+            "AmazonSSM.ListCommandInvocations": self._list_command_invocations,
+            "AmazonSSM.GetCommandInvocation": self._get_command_invocation,
+        }.get(self.headers.get("X-Amz-Target") or "")
+        if handler:
+            try:
+                return handler(body)
+            except OSError as err:  # moto or a function is down
+                return self._reply(502, [("Content-Type", "text/plain")], f"proxy: {err}".encode())
+            except (ValueError, AttributeError) as err:  # not a JSON object
+                return self._aws_error(400, "SerializationException", f"proxy: {err}")
         suppression = SUPPRESSION.match(self.path)
         if suppression:
             return self._suppression(suppression, body)

@@ -3,11 +3,12 @@
 //! schedule's delivery; a redelivery starts nothing new.
 
 use anyhow::Result;
-use devstack::deployment::{self, STATE_MACHINES};
+use devstack::deployment;
 use devstack::prefix_lists::{AddressFamily, LocalLists};
 use devstack::stack::{LocalStack, StackOptions};
 use serde_json::Value;
 use std::time::Duration;
+use warden_core::registry::MONITORING_STATE_MACHINES as STATE_MACHINES;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_of_changes_starts_each_state_machine_once_however_often_it_is_delivered()

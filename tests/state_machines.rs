@@ -141,7 +141,22 @@ fn problems_in(text: &str, machine: &Value) -> Vec<String> {
             continue;
         }
         let retries = state["Retry"].as_array().cloned().unwrap_or_default();
-        for error in LAMBDA_ERRORS {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        if resource.starts_with("arn:aws:states:::aws-sdk:") {
+            // A service integration: its own throttling and failures are retried.
+            let retried = retries.iter().any(|r| {
+                r["JitterStrategy"] == "FULL" && r["BackoffRate"].as_f64().is_some_and(|b| b > 1.0)
+            });
+            if !retried {
+                problems.push(format!(
+                    "{state_name}: the service's errors are not retried with backoff and jitter"
+                ));
+            }
+        }
+        for error in LAMBDA_ERRORS
+            .iter()
+            .filter(|_| !resource.starts_with("arn:aws:states:::aws-sdk:"))
+        {
             let retried = retries.iter().any(|r| {
                 r["ErrorEquals"]
                     .as_array()

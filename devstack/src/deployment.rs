@@ -67,6 +67,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         .await
         .context("creating the SES configuration set")?;
     crate::operator_cli::create_bucket(stack, WORK_BUCKET)?;
+    crate::smtp::deploy(stack, &config).await?;
     let mut state_machines = Vec::new();
     for &name in STATE_MACHINES {
         let out = clients

@@ -14,6 +14,7 @@ pub mod idp;
 pub mod operator_cli;
 pub mod population;
 pub mod prefix_lists;
+pub mod smtp;
 pub mod stack;
 
 pub use xtask::{target_dir, tools, workspace_root};

@@ -23,6 +23,13 @@ pub const WORK_BUCKET: &str = "sftp-warden-work";
 /// The SES configuration set every message goes through (template.yaml `EmailConfigurationSet`).
 pub const CONFIGURATION_SET: &str = "sftp-warden";
 
+/// The SMTP credential rotation's IAM user and secret (template.yaml `SmtpUser`,
+/// `SmtpCredentialsSecret`), and the tag of the mail servers it deploys to.
+pub const SMTP_USER: &str = "sftp-warden-ses-smtp";
+pub const SMTP_SECRET: &str = "sftp-warden/ses-smtp-credentials";
+pub const SMTP_SERVER_TAG: (&str, &str) = ("EmailServers", "True");
+pub const SMTP_DOCUMENT: &str = "sftp-warden-smtp-credentials";
+
 /// The functions the stack runs (every function of the registry), by binary and function name.
 pub fn functions() -> impl Iterator<Item = &'static str> {
     registry::FUNCTIONS.iter().map(|f| f.name)
@@ -51,6 +58,7 @@ impl Default for StackOptions {
     fn default() -> Self {
         let validation = state_machine_arn("secret-validation");
         let sync = state_machine_arn("prefix-list-sync");
+        let deployment = state_machine_arn("smtp-credential-deployment");
         let env = [
             ("VALIDATION_STATE_MACHINE_ARN", validation.as_str()),
             ("SYNC_STATE_MACHINE_ARN", sync.as_str()),
@@ -66,6 +74,18 @@ impl Default for StackOptions {
             // A sync waiting for an older one checks after 2, 4, then every 8 s (not 30, 60,
             // 120): 20 checks span 142 s, more than a local sync of 10,000 users takes (~85 s).
             ("SYNC_WAIT_SECONDS", "2"),
+            // The SMTP credential rotation (its endpoint is the stack's own SMTP server, set at
+            // start): the deployment checks the servers every second, ten times at most, and
+            // deletes the old key without a grace period.
+            ("SMTP_IAM_USER", SMTP_USER),
+            ("DEPLOYMENT_STATE_MACHINE_ARN", deployment.as_str()),
+            ("SMTP_SERVER_TAG_KEY", SMTP_SERVER_TAG.0),
+            ("SMTP_SERVER_TAG_VALUE", SMTP_SERVER_TAG.1),
+            ("SMTP_DEPLOY_DOCUMENT", SMTP_DOCUMENT),
+            ("SMTP_LOGIN_FIRST_DELAY_MS", "250"),
+            ("DEPLOY_POLL_SECONDS", "1"),
+            ("DEPLOY_MAX_POLLS", "10"),
+            ("OLD_KEY_GRACE_SECONDS", "0"),
         ];
         Self {
             function_env: env
@@ -149,6 +169,8 @@ pub struct LocalStack {
     pub moto_port: u16,
     pub proxy_port: u16,
     pub lambda_port: u16,
+    /// The stack's SES SMTP endpoint (STARTTLS, a throwaway certificate).
+    pub smtp_port: u16,
     pub log_dir: PathBuf,
     pub options: StackOptions,
 }
@@ -162,7 +184,8 @@ impl LocalStack {
         let bins = crate::target_dir().join("debug");
         check_binaries(&bins)?;
 
-        let (moto_port, proxy_port, lambda_port) = (free_port()?, free_port()?, free_port()?);
+        let (moto_port, proxy_port, lambda_port, smtp_port) =
+            (free_port()?, free_port()?, free_port()?, free_port()?);
         let log_dir = root.join(".local/logs").join(format!("stack-{moto_port}"));
         std::fs::create_dir_all(&log_dir)?;
         let mut stack = Self {
@@ -170,6 +193,7 @@ impl LocalStack {
             moto_port,
             proxy_port,
             lambda_port,
+            smtp_port,
             log_dir: log_dir.clone(),
             options,
         };
@@ -220,6 +244,21 @@ impl LocalStack {
         )?;
         stack.wait_for_port("proxy", proxy_port)?;
 
+        // SES's SMTP endpoint: accepts the password derived (in Python) from a key moto issued.
+        let smtp_dir = stack.smtp_dir();
+        std::fs::create_dir_all(&smtp_dir)?;
+        stack.spawn(
+            "smtp",
+            Command::new(&tools.python)
+                .arg(root.join("localstack/smtp_server.py"))
+                .args(["--port", &smtp_port.to_string()])
+                .args(["--moto-url", &stack.moto_url()])
+                .arg("--cert-dir")
+                .arg(&smtp_dir)
+                .args(["--region", REGION]),
+        )?;
+        stack.wait_for_port("smtp", smtp_port)?;
+
         for function in functions() {
             let mut command = Command::new(bins.join(function));
             command
@@ -239,6 +278,10 @@ impl LocalStack {
                 .env("AWS_ENDPOINT_URL", stack.moto_url())
                 // SES's suppression list lives in the proxy (moto has none).
                 .env("AWS_ENDPOINT_URL_SESV2", stack.proxy_url());
+            command
+                .env("SMTP_ENDPOINT", "localhost")
+                .env("SMTP_PORT", smtp_port.to_string())
+                .env("SMTP_EXTRA_ROOT_CERT", smtp_dir.join("smtp-ca.pem"));
             for (k, v) in &stack.options.function_env {
                 command.env(k, v);
             }
@@ -248,6 +291,12 @@ impl LocalStack {
             stack.spawn(function, &mut command)?;
         }
         Ok(stack)
+    }
+
+    /// Where the SMTP endpoint keeps its certificates and its log of logins
+    /// (`smtp-logins.jsonl`: who, accepted or not, why; never a password).
+    pub fn smtp_dir(&self) -> PathBuf {
+        self.log_dir.join("smtp")
     }
 
     pub fn moto_url(&self) -> String {

@@ -93,7 +93,7 @@ impl Named for SecretsError {
 }
 
 impl SecretsError {
-    fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: fmt::Debug,

@@ -73,6 +73,24 @@ pub enum ErrorName {
     EventWithoutId,
     /// An admin's secret could not be read (retried; the run notes it if it stays unreadable).
     AdminUnreadable,
+    // SMTP credential rotation.
+    /// IAM throttled or failed a call after the SDK's own retries (Secrets Manager retries the rotation).
+    IamUnavailable,
+    /// The rotation's role may not manage the SMTP user's keys: an operator must fix IAM.
+    IamAccessDenied,
+    /// IAM refused a new access key: the user already has two (another hand made one).
+    KeyLimitExceeded,
+    /// The SMTP user has two keys and the previous one is still active: the last deployment has not
+    /// finished.
+    NoRoomForNewKey,
+    /// The rotation's token is not a pending version of the secret (Secrets Manager's contract).
+    RotationVersionInvalid,
+    /// A version of the SMTP credentials secret is not the credentials: an operator must fix it.
+    SmtpSecretMalformed,
+    /// The SMTP endpoint refused the pending credentials on every bounded attempt.
+    SmtpLoginRefused,
+    /// The SMTP endpoint could not be reached, or TLS failed.
+    SmtpUnreachable,
 }
 
 impl ErrorName {
@@ -106,6 +124,14 @@ impl ErrorName {
         ErrorName::UnsupportedInput,
         ErrorName::EventWithoutId,
         ErrorName::AdminUnreadable,
+        ErrorName::IamUnavailable,
+        ErrorName::IamAccessDenied,
+        ErrorName::KeyLimitExceeded,
+        ErrorName::NoRoomForNewKey,
+        ErrorName::RotationVersionInvalid,
+        ErrorName::SmtpSecretMalformed,
+        ErrorName::SmtpLoginRefused,
+        ErrorName::SmtpUnreachable,
     ];
 
     /// The name as the ASL spells it.
@@ -139,6 +165,14 @@ impl ErrorName {
             ErrorName::UnsupportedInput => "UnsupportedInput",
             ErrorName::EventWithoutId => "EventWithoutId",
             ErrorName::AdminUnreadable => "AdminUnreadable",
+            ErrorName::IamUnavailable => "IamUnavailable",
+            ErrorName::IamAccessDenied => "IamAccessDenied",
+            ErrorName::KeyLimitExceeded => "KeyLimitExceeded",
+            ErrorName::NoRoomForNewKey => "NoRoomForNewKey",
+            ErrorName::RotationVersionInvalid => "RotationVersionInvalid",
+            ErrorName::SmtpSecretMalformed => "SmtpSecretMalformed",
+            ErrorName::SmtpLoginRefused => "SmtpLoginRefused",
+            ErrorName::SmtpUnreachable => "SmtpUnreachable",
         }
     }
 

@@ -604,7 +604,7 @@ fn expiry_body(
 }
 
 /// `addresses` without repeats (ignoring case) and without any address in `exclude`.
-fn dedup_case_insensitive(addresses: Vec<String>, exclude: &[String]) -> Vec<String> {
+pub(crate) fn dedup_case_insensitive(addresses: Vec<String>, exclude: &[String]) -> Vec<String> {
     let mut seen: std::collections::HashSet<String> =
         exclude.iter().map(|a| a.to_ascii_lowercase()).collect();
     addresses

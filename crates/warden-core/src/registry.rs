@@ -13,6 +13,8 @@ pub enum Caller {
     Transfer,
     /// EventBridge rules and schedules (start-runs starts the state machines).
     EventBridge,
+    /// Secrets Manager's rotation of a secret (the four steps of the rotation contract).
+    SecretsManager,
 }
 
 /// One Lambda function: its crate, binary and function name are all `name`.
@@ -187,14 +189,53 @@ pub const FUNCTIONS: &[Function] = &[
         caller: Caller::StateMachines,
         errors: &[WORK_ERRORS],
     },
+    Function {
+        name: "rotate-smtp-credentials",
+        caller: Caller::SecretsManager,
+        errors: &[
+            SECRETS_ERRORS,
+            &[
+                IamUnavailable,
+                IamAccessDenied,
+                KeyLimitExceeded,
+                NoRoomForNewKey,
+                RotationVersionInvalid,
+                SmtpSecretMalformed,
+                SmtpLoginRefused,
+                SmtpUnreachable,
+                StatesThrottled,
+                ExecutionNotStarted,
+                UnsupportedInput,
+            ],
+        ],
+    },
+    Function {
+        name: "check-smtp-deployment",
+        caller: Caller::StateMachines,
+        errors: &[],
+    },
+    Function {
+        name: "report-smtp-deployment",
+        caller: Caller::StateMachines,
+        errors: &[SECRETS_ERRORS, &[SuppressionListUnavailable]],
+    },
 ];
 
 /// The `DefinitionSubstitutions` key of the work bucket's name: a Distributed Map's
 /// `ResultWriter` names its bucket outright (its parameters are not read from the state).
 pub const WORK_BUCKET_SUBSTITUTION: &str = "WorkBucketName";
 
-/// The state machines of `statemachines/<name>.asl.json`.
-pub const STATE_MACHINES: &[&str] = &["secret-validation", "prefix-list-sync"];
+/// The monitoring state machines: what `start-runs` starts for a batch of secret changes and
+/// for the weekly schedules.
+pub const MONITORING_STATE_MACHINES: &[&str] = &["secret-validation", "prefix-list-sync"];
+
+/// The state machines of `statemachines/<name>.asl.json`: the monitoring ones and the SMTP
+/// credential deployment (started by the rotation).
+pub const STATE_MACHINES: &[&str] = &[
+    "secret-validation",
+    "prefix-list-sync",
+    "smtp-credential-deployment",
+];
 
 /// Errors the state machines leave to a task's `States.ALL` catch on purpose: retrying cannot
 /// help, so the run goes straight to the state that reports it. Each with the reason.

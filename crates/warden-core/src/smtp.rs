@@ -1,93 +1,58 @@
-//! The SES SMTP password of an IAM access key (seed 002, SMTP credential rotation): SES derives
-//! it from the secret access key and the Region, so the rotation computes it the same way.
+//! SES SMTP credential rotation (seed 002): the password SES derives from an IAM access key, the
+//! secret that holds the credentials, room for a new key under IAM's two-keys-per-user limit,
+//! and the verdict on a deployment of the credentials to the mail servers.
 //!
-//! HMAC-SHA256 chain: key `"AWS4" + secret key` over `"11111111"`, then the Region, `"ses"`,
-//! `"aws4_request"` and `"SendRawEmail"`; the version byte `0x04` before the result; base64.
-//! Neither the key nor the password ever appears in a `Debug` or `Display` output.
+//! Pure: `rotate-smtp-credentials` and the deployment state machine's functions do the calls;
+//! this module decides. No secret key or SMTP password ever shows in a `Debug` output, an error
+//! or a serialised verdict.
 
-use std::fmt;
+pub mod credentials;
+pub mod deployment;
+pub mod keys;
+pub mod password;
+pub mod report;
+pub mod settings;
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+pub use credentials::{CredentialsError, SmtpCredentials, key_id_of};
+pub use deployment::{DeploymentCheck, DeploymentState, DeploymentVerdict, ServerResult};
+pub use keys::{AccessKey, KEYS_PER_USER, KeyDeletion, NoRoom, make_room};
+pub use password::{SmtpPassword, smtp_password};
+pub use report::{FailedDeployment, deployment_failed_email};
+pub use settings::{DeploymentInput, DeploymentSettings, RotationSettings, ServerTag};
 
-/// The SMTP password: shown only through [`SmtpPassword::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct SmtpPassword(String);
-
-impl SmtpPassword {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SmtpPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SmtpPassword(<redacted>)")
-    }
-}
-
-const DATE: &str = "11111111";
-const SERVICE: &str = "ses";
-const TERMINAL: &str = "aws4_request";
-const MESSAGE: &str = "SendRawEmail";
-const VERSION: u8 = 0x04;
-
-fn sign(key: &[u8], message: &str) -> Vec<u8> {
-    // HMAC accepts a key of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(message.as_bytes());
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The SMTP password SES accepts in `region` for the access key whose secret is
-/// `secret_access_key`.
-pub fn smtp_password(secret_access_key: &str, region: &str) -> SmtpPassword {
-    let mut signature = sign(format!("AWS4{secret_access_key}").as_bytes(), DATE);
-    for message in [region, SERVICE, TERMINAL, MESSAGE] {
-        signature = sign(&signature, message);
-    }
-    let mut versioned = Vec::with_capacity(1 + signature.len());
-    versioned.push(VERSION);
-    versioned.extend_from_slice(&signature);
-    SmtpPassword(base64::engine::general_purpose::STANDARD.encode(versioned))
+/// The execution name of the deployment a rotation starts: `smtp-` and the rotation's token, so
+/// a retried `finishSecret` finds the execution already there and starts nothing new. Step
+/// Functions allows 80 characters of `[A-Za-z0-9_-]`; anything else in the token becomes `-`.
+pub fn deployment_execution_name(token: &str) -> String {
+    let cleaned: String = token
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(80 - "smtp-".len())
+        .collect();
+    format!("smtp-{cleaned}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Computed independently with Python's `hmac`/`hashlib`/`base64`, following AWS's
-    /// published algorithm, for AWS's documentation example key and a made-up one.
     #[test]
-    fn the_password_matches_an_independent_implementation_per_region() {
-        let cases = [
-            (
-                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                "us-east-1",
-                "BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9",
-            ),
-            (
-                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                "ap-southeast-2",
-                "BLNVIwl1Vk66qi8YP1q44PSaqUtaoyrS/0LT79VaGBfa",
-            ),
-            (
-                "AbCdEf0123456789abcdefGHIJKLmnopqrstuvwx",
-                "eu-west-1",
-                "BDJu8lkTTgV6mZDXYENskxruNob8Ctfs7LIYoNUhQr2/",
-            ),
-        ];
-        for (key, region, expected) in cases {
-            assert_eq!(smtp_password(key, region).expose(), expected, "{region}");
-        }
-    }
-
-    #[test]
-    fn the_password_never_shows_in_debug_output() {
-        let password = smtp_password("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "us-east-1");
-        let shown = format!("{password:?}");
-        assert_eq!(shown, "SmtpPassword(<redacted>)");
-        assert!(!shown.contains(password.expose()));
+    fn the_deployment_is_named_after_the_token_within_step_functions_rules() {
+        assert_eq!(
+            deployment_execution_name("0b5e2c1a-7f7e-4d1e-9a40-3c1b2d3e4f50"),
+            "smtp-0b5e2c1a-7f7e-4d1e-9a40-3c1b2d3e4f50"
+        );
+        let long = deployment_execution_name(&"x/".repeat(60));
+        assert_eq!(long.len(), 80);
+        assert!(
+            long.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 }

@@ -9,6 +9,7 @@ use super::Rules;
 use crate::login::{EXTRA_OBJECT_ACTIONS, LoginPolicy, Protocol};
 use crate::prefix_lists::queue::DEFAULT_SYNC_WAIT_SECONDS;
 use crate::prefix_lists::{DEFAULT_MARKER, DEFAULT_MAX_REMOVAL_SHARE, PlanSettings};
+use crate::smtp::settings as smtp;
 
 /// A configuration value that is present but unusable. Raised at cold start, so a misconfigured
 /// function fails its first invocation loudly instead of running with a guess.
@@ -218,6 +219,86 @@ impl Env {
             seconds => Ok(seconds.unwrap_or(DEFAULT_SYNC_WAIT_SECONDS)),
         }
     }
+
+    /// The SMTP credential rotation's settings: `SMTP_IAM_USER`, `AWS_REGION` and
+    /// `DEPLOYMENT_STATE_MACHINE_ARN` (required); `SMTP_ENDPOINT` (default SES's endpoint of the
+    /// Region), `SMTP_PORT` (587), `SMTP_EXTRA_ROOT_CERT` (a PEM file), `SMTP_LOGIN_ATTEMPTS` (6,
+    /// 1 to 20), `SMTP_LOGIN_FIRST_DELAY_MS` (2000); the deployment's `SMTP_SERVER_TAG_KEY`
+    /// (EmailServers), `SMTP_SERVER_TAG_VALUE` (unset: no server to push to),
+    /// `SMTP_DEPLOY_DOCUMENT` (required with a tag value), `DEPLOY_POLL_SECONDS` (30),
+    /// `DEPLOY_MAX_POLLS` (60, at least 1) and `OLD_KEY_GRACE_SECONDS` (3 days).
+    pub fn smtp_rotation_settings(&self) -> Result<smtp::RotationSettings, ConfigError> {
+        let region = self.required("AWS_REGION", "the Region, e.g. eu-west-1")?;
+        let attempts: u32 = self
+            .parse("SMTP_LOGIN_ATTEMPTS", "a number of logins from 1 to 20")?
+            .unwrap_or(smtp::DEFAULT_LOGIN_ATTEMPTS);
+        if !(1..=20).contains(&attempts) {
+            return Err(invalid(
+                "SMTP_LOGIN_ATTEMPTS",
+                attempts.to_string(),
+                "a number of logins from 1 to 20",
+            ));
+        }
+        let max_polls: u32 = self
+            .parse("DEPLOY_MAX_POLLS", "a number of checks, at least 1")?
+            .unwrap_or(smtp::DEFAULT_MAX_POLLS);
+        if max_polls == 0 {
+            return Err(invalid(
+                "DEPLOY_MAX_POLLS",
+                "0".into(),
+                "a number of checks, at least 1",
+            ));
+        }
+        let tag_value = self
+            .var("SMTP_SERVER_TAG_VALUE")
+            .unwrap_or_default()
+            .to_owned();
+        let document = match self.var("SMTP_DEPLOY_DOCUMENT") {
+            Some(document) => document.to_owned(),
+            None if tag_value.is_empty() => String::new(),
+            None => self.required(
+                "SMTP_DEPLOY_DOCUMENT",
+                "the SSM document that applies the credentials on a mail server",
+            )?,
+        };
+        Ok(smtp::RotationSettings {
+            iam_user: self.required("SMTP_IAM_USER", "the IAM user of the SMTP credentials")?,
+            smtp_host: self.var("SMTP_ENDPOINT").map_or_else(
+                || format!("email-smtp.{region}.amazonaws.com"),
+                str::to_owned,
+            ),
+            smtp_port: self
+                .parse("SMTP_PORT", "a TCP port, e.g. 587")?
+                .unwrap_or(smtp::DEFAULT_SMTP_PORT),
+            extra_root_cert: self.var("SMTP_EXTRA_ROOT_CERT").map(str::to_owned),
+            login_attempts: attempts,
+            login_first_delay_ms: self
+                .parse("SMTP_LOGIN_FIRST_DELAY_MS", "a number of milliseconds")?
+                .unwrap_or(smtp::DEFAULT_LOGIN_FIRST_DELAY_MS),
+            deployment_state_machine: self.required(
+                "DEPLOYMENT_STATE_MACHINE_ARN",
+                "the ARN of the smtp-credential-deployment state machine",
+            )?,
+            deployment: smtp::DeploymentSettings {
+                servers: smtp::ServerTag {
+                    tag_key: self
+                        .var("SMTP_SERVER_TAG_KEY")
+                        .unwrap_or(smtp::DEFAULT_SERVER_TAG_KEY)
+                        .to_owned(),
+                    tag_value,
+                },
+                document,
+                poll_seconds: self
+                    .parse("DEPLOY_POLL_SECONDS", "a whole number of seconds")?
+                    .unwrap_or(smtp::DEFAULT_POLL_SECONDS),
+                max_polls,
+                grace_seconds: self
+                    .parse("OLD_KEY_GRACE_SECONDS", "a whole number of seconds")?
+                    .unwrap_or(smtp::DEFAULT_GRACE_SECONDS),
+            },
+            region,
+        })
+    }
 }
 
 fn invalid(name: &str, value: String, expected: &'static str) -> ConfigError {
@@ -319,5 +400,49 @@ mod tests {
                 .sync_wait_seconds()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_smtp_rotation_needs_its_user_region_and_state_machine_and_defaults_the_rest() {
+        let required = [
+            ("AWS_REGION", "eu-west-1"),
+            ("SMTP_IAM_USER", "sftp-warden-ses-smtp"),
+            (
+                "DEPLOYMENT_STATE_MACHINE_ARN",
+                "arn:aws:states:eu-west-1:1:stateMachine:d",
+            ),
+        ];
+        let settings = env(&required).smtp_rotation_settings().unwrap();
+        assert_eq!(settings.smtp_host, "email-smtp.eu-west-1.amazonaws.com");
+        assert_eq!(settings.smtp_port, 587);
+        assert_eq!(settings.login_attempts, 6);
+        assert_eq!(settings.deployment.servers.tag_key, "EmailServers");
+        assert_eq!(
+            settings.deployment.servers.tag_value, "",
+            "no tag value: no server"
+        );
+        assert_eq!(settings.deployment.grace_seconds, 259_200);
+        for missing in required {
+            let partial: Vec<_> = required.iter().copied().filter(|v| *v != missing).collect();
+            let err = env(&partial).smtp_rotation_settings().unwrap_err();
+            assert_eq!(err.name, missing.0);
+        }
+        // A tag value needs the document that applies the credentials.
+        let mut with_tag = required.to_vec();
+        with_tag.push(("SMTP_SERVER_TAG_VALUE", "True"));
+        assert_eq!(
+            env(&with_tag).smtp_rotation_settings().unwrap_err().name,
+            "SMTP_DEPLOY_DOCUMENT"
+        );
+        for (name, bad) in [
+            ("SMTP_LOGIN_ATTEMPTS", "0"),
+            ("SMTP_LOGIN_ATTEMPTS", "50"),
+            ("DEPLOY_MAX_POLLS", "0"),
+            ("SMTP_PORT", "smtp"),
+        ] {
+            let mut vars = required.to_vec();
+            vars.push((name, bad));
+            assert_eq!(env(&vars).smtp_rotation_settings().unwrap_err().name, name);
+        }
     }
 }
