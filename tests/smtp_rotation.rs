@@ -16,6 +16,10 @@ use std::time::Duration;
 const DEPLOYMENT: &str = "smtp-credential-deployment";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+fn cli(stack: &LocalStack, args: &[&str]) -> Result<devstack::operator_cli::CliRun> {
+    tokio::task::block_in_place(|| devstack::operator_cli::run(stack, args))
+}
+
 fn steps(attempt: &smtp::RotationAttempt) -> Vec<(String, bool)> {
     attempt
         .steps
@@ -141,19 +145,58 @@ async fn rotations_create_test_deploy_and_retire_keys_and_a_failing_server_keeps
     );
     assert_eq!(smtp::keys(&config).await?.len(), 2);
 
-    // 4. The server is fixed; the deployment run again with the same input finishes the job.
+    // 4. The server is fixed; the operator deploys again (same input): the job is finished.
     smtp::fail_servers(&stack, &[])?;
-    let described = deployment
-        .clients
-        .sfn
-        .describe_execution()
-        .execution_arn(&failed_run.arn)
-        .send()
-        .await?;
-    let input: Value = serde_json::from_str(described.input().unwrap_or("{}"))?;
-    let rerun = deployment.run(DEPLOYMENT, &input, TIMEOUT).await?;
-    assert_eq!(rerun.status, "SUCCEEDED", "{rerun:?}");
+    let failed_name = failed_run
+        .arn
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let redeploy = cli(&stack, &["smtp", "redeploy", &failed_name])?;
+    assert_eq!(redeploy.code, 0, "{redeploy:?}");
+    assert!(
+        redeploy.stdout.contains("Delete the old key"),
+        "{}",
+        redeploy.stdout
+    );
+    assert!(
+        redeploy.stdout.contains("deployment SUCCEEDED"),
+        "{}",
+        redeploy.stdout
+    );
     assert_eq!(smtp::keys(&config).await?, [(third.clone(), true)]);
+
+    // 5. "Rotate secret immediately" from the CLI, then its status: key ids, never secrets.
+    let rotated = cli(&stack, &["smtp", "rotate"])?;
+    assert_eq!(rotated.code, 0, "{rotated:?}");
+    for expected in [
+        format!("current key {third}"),
+        "(createSecret)".to_owned(),
+        "(finishSecret)".to_owned(),
+        "Send the new credentials to the mail servers".to_owned(),
+        "deployment SUCCEEDED".to_owned(),
+    ] {
+        assert!(
+            rotated.stdout.contains(&expected),
+            "{expected} in {}",
+            rotated.stdout
+        );
+    }
+    let keys = smtp::keys(&config).await?;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let fourth = keys[0].0.clone();
+    let status = cli(&stack, &["smtp", "status", "--output", "json"])?;
+    assert_eq!(status.code, 0, "{status:?}");
+    let shown: Value = serde_json::from_str(&status.stdout)?;
+    assert_eq!(shown["versions"][0]["stage"], "AWSCURRENT", "{shown}");
+    assert_eq!(shown["versions"][0]["accessKeyId"], fourth.as_str());
+    assert_eq!(shown["keys"][0]["heldBy"], "current");
+    assert_eq!(shown["rotationEnabled"], true);
+    assert_eq!(shown["lastDeployment"]["status"], "SUCCEEDED");
+    assert_eq!(shown["lastDeployment"]["verdict"]["succeeded"], 2);
+    let table = cli(&stack, &["smtp", "status"])?;
+    assert!(table.stdout.contains(&fourth), "{}", table.stdout);
 
     // No credential anywhere but in the secret: function logs, histories, emails, SMTP log.
     let credentials = smtp::credential_strings(&config).await?;
@@ -164,8 +207,12 @@ async fn rotations_create_test_deploy_and_retire_keys_and_a_failing_server_keeps
         stack.smtp_dir().join("smtp-logins.jsonl"),
     )?);
     seen.push_str(&std::fs::read_to_string(stack.log_dir.join("smtp.log"))?);
-    for run in [&first_run, &second_run, &failed_run, &rerun] {
+    for run in [&first_run, &second_run, &failed_run] {
         seen.push_str(&deployment.history_text(&run.arn).await?);
+    }
+    for run in [&redeploy, &rotated, &status, &table] {
+        seen.push_str(&run.stdout);
+        seen.push_str(&run.stderr);
     }
     seen.push_str(&format!("{:?}", deployment.sent_emails()?));
     for credential in &credentials {

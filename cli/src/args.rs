@@ -67,6 +67,70 @@ pub enum Command {
     /// complained, and taking an address off the list once its secret is fixed.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// The SES SMTP credentials the mail servers send with: where their rotation stands, rotate
+    /// them now, or deploy them again to the mail servers.
+    #[command(subcommand)]
+    Smtp(SmtpCommand),
+}
+
+const SMTP_AFTER_HELP: &str = "\
+The secret is SMTP_SECRET_ID (default sftp-warden/ses-smtp-credentials), the deployment state
+machine the one whose name ends in smtp-credential-deployment. Key ids are shown; the secret key
+and the SMTP password never are.";
+
+#[derive(Subcommand, Debug)]
+pub enum SmtpCommand {
+    /// The current credentials (version, age, access key id), the IAM user's keys and their state,
+    /// the last deployment with each mail server's result, and the next rotation.
+    #[command(after_help = SMTP_AFTER_HELP)]
+    Status(SmtpArgs),
+    /// Rotate now (Secrets Manager's RotateSecret, as after a leak), then follow the rotation and
+    /// its deployment until the old key is deactivated.
+    #[command(after_help = SMTP_AFTER_HELP)]
+    Rotate(SmtpRotateArgs),
+    /// Run a deployment again with its own input (after fixing a mail server that failed): it
+    /// pushes the current credentials to every server, then retires the old key.
+    #[command(after_help = SMTP_AFTER_HELP)]
+    Redeploy(SmtpRedeployArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SmtpArgs {
+    /// The SMTP credentials secret [env: SMTP_SECRET_ID; default: sftp-warden/ses-smtp-credentials].
+    #[arg(long, value_name = "ID")]
+    pub secret: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl SmtpArgs {
+    pub fn secret_id(&self) -> String {
+        self.secret.clone().unwrap_or_else(|| {
+            environment()
+                .var("SMTP_SECRET_ID")
+                .unwrap_or("sftp-warden/ses-smtp-credentials")
+                .to_owned()
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SmtpRotateArgs {
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
+    /// How long to follow the rotation and its deployment before leaving them to run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub follow_seconds: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SmtpRedeployArgs {
+    /// The deployment execution to run again (its name, e.g. smtp-<rotation token>).
+    #[arg(value_name = "EXECUTION")]
+    pub execution: String,
+    /// How long to follow the new deployment.
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub follow_seconds: u64,
 }
 
 #[derive(Subcommand, Debug)]

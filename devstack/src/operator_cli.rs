@@ -91,6 +91,9 @@ pub fn command(stack: &LocalStack) -> Result<Command> {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_ENDPOINT_URL", stack.moto_url())
         .env("AWS_ENDPOINT_URL_SESV2", stack.proxy_url())
+        // Secrets Manager's rotation service is played by the proxy (`smtp rotate`); every
+        // other call passes through it to moto.
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", stack.proxy_url())
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -98,7 +101,12 @@ pub fn command(stack: &LocalStack) -> Result<Command> {
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    for name in ["TRANSFER_ROLE_ARN", "SECRET_PREFIX", "EXCLUDED_USERS"] {
+    for name in [
+        "TRANSFER_ROLE_ARN",
+        "SECRET_PREFIX",
+        "EXCLUDED_USERS",
+        "SMTP_IAM_USER",
+    ] {
         if let Some(value) = stack.options.env(name) {
             command.env(name, value);
         }

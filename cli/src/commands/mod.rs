@@ -6,6 +6,7 @@ mod lint;
 mod mail;
 mod overview;
 mod runs;
+mod smtp;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +16,7 @@ use anyhow::{Context, Result};
 use warden_aws::secrets::SecretText;
 use warden_core::admins::AdminDirectory;
 
-use crate::args::{Cli, Command, MailCommand, UsersCommand};
+use crate::args::{Cli, Command, MailCommand, SmtpCommand, UsersCommand};
 use crate::aws::Aws;
 use crate::aws::secrets::{ListedUser, SecretStore};
 use crate::plan::ExistingUser;
@@ -59,6 +60,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Status(output) => overview::run(output).await,
         Command::Mail(MailCommand::Suppressed(output)) => mail::suppressed(&prefix, output).await,
         Command::Mail(MailCommand::Unsuppress(args)) => mail::unsuppress(&prefix, args).await,
+        Command::Smtp(SmtpCommand::Status(args)) => smtp::status(args).await,
+        Command::Smtp(SmtpCommand::Rotate(args)) => smtp::rotate(args).await,
+        Command::Smtp(SmtpCommand::Redeploy(args)) => smtp::redeploy(args).await,
     }
 }
 

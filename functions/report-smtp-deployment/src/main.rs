@@ -96,3 +96,91 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let suppressions = Suppressions::from_config(&config);
     run(service_fn(|event| handler(&secrets, &suppressions, event))).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::operation::batch_get_secret_value::BatchGetSecretValueOutput;
+    use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
+    use aws_sdk_secretsmanager::types::{SecretListEntry, SecretValueEntry};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use lambda_runtime::Context;
+    use warden_aws::suppression::fake::listing;
+
+    const SUPER_ADMIN: &str = include_str!("../../../test-events/users/SFTPSuperAdmin.json");
+
+    /// Two users listed, one of them the SuperAdmin; only the SuperAdmin's secret is read.
+    fn secrets() -> (UserSecrets, aws_smithy_mocks::Rule) {
+        let list = mock!(aws_sdk_secretsmanager::Client::list_secrets).then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(
+                    SecretListEntry::builder()
+                        .name("SFTP/SFTPSuperAdmin")
+                        .build(),
+                )
+                .secret_list(SecretListEntry::builder().name("SFTP/bank1").build())
+                .build()
+        });
+        let read = mock!(aws_sdk_secretsmanager::Client::batch_get_secret_value)
+            .match_requests(|r| r.secret_id_list() == ["SFTP/SFTPSuperAdmin"])
+            .then_output(|| {
+                BatchGetSecretValueOutput::builder()
+                    .secret_values(
+                        SecretValueEntry::builder()
+                            .name("SFTP/SFTPSuperAdmin")
+                            .secret_string(SUPER_ADMIN)
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&list, &read]);
+        (UserSecrets::new(client, "SFTP/"), read)
+    }
+
+    fn event() -> LambdaEvent<Report> {
+        let value = serde_json::json!({
+            "execution": "smtp-0b5e2c1a",
+            "state": {
+                "secretArn": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:s", "userName": "u",
+                "newAccessKeyId": "AKIANEW", "oldAccessKeyId": "AKIAOLD",
+                "listing": {"invocations": [{"InstanceId": "i-2", "Status": "Failed", "RequestedDateTime": "2026-11-30T00:00:00Z"}]},
+                "deployment": {"verdict": {"state": "Failed", "attempt": 1, "succeeded": 0, "failed": 1, "pending": 0,
+                    "servers": [{"instanceId": "i-2", "status": "Failed"}], "reason": "1 of 1 mail server(s) did not apply the new credentials"}}
+            }
+        });
+        LambdaEvent::new(serde_json::from_value(value).unwrap(), Context::default())
+    }
+
+    #[tokio::test]
+    async fn the_super_admins_read_now_get_the_email_naming_the_failed_server() {
+        let (secrets, read) = secrets();
+        let composed = handler(
+            &secrets,
+            &listing(&["platform-oncall@example.com"]),
+            event(),
+        )
+        .await
+        .unwrap();
+        let email = composed.email.expect("an email");
+        assert_eq!(
+            email.to,
+            ["sftp-superadmin@example.com"],
+            "less the suppressed"
+        );
+        assert!(email.body.contains("i-2: Failed"), "{}", email.body);
+        assert!(
+            email.body.contains("AKIAOLD stays active"),
+            "{}",
+            email.body
+        );
+        assert_eq!(read.num_calls(), 1, "one read: the SuperAdmins only");
+    }
+
+    #[tokio::test]
+    async fn no_email_when_every_super_admin_address_is_suppressed() {
+        let (secrets, _) = secrets();
+        let both = ["sftp-superadmin@example.com", "platform-oncall@example.com"];
+        let composed = handler(&secrets, &listing(&both), event()).await.unwrap();
+        assert!(composed.email.is_none());
+    }
+}
