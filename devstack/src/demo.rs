@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the whole system on the local stack with the sample users — onboarding
 //! with the operator CLI, three validation runs, the audit, a partner whose mail bounces (its
 //! notice rerouted, the HTML digest saved), logins through the identity provider, three
-//! prefix-list syncs and the execution history — each printed as it runs.
+//! prefix-list syncs, two SMTP credential rotations and the execution history — each printed as
+//! it runs.
 
 use std::time::Duration;
 
@@ -63,6 +64,7 @@ pub async fn run(stack: &LocalStack) -> Result<()> {
     demo_suppressed_mail(stack, &deployment, seen).await?;
     demo_logins(stack, &deployment).await?;
     demo_prefix_lists(stack, &deployment).await?;
+    demo_smtp_rotation(stack).await?;
     operator_cli::demo::runs(stack, &deployment).await?;
     Ok(())
 }
@@ -325,6 +327,44 @@ fn show_emails(deployment: &Deployment, skip: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The SES SMTP credentials rotated twice with the operator CLI ("Rotate secret immediately"):
+/// the steps, the deployment's states, the key ids before and after, then `smtp status`.
+async fn demo_smtp_rotation(stack: &LocalStack) -> Result<()> {
+    let config = stack.sdk_config().await;
+    for (n, what) in [
+        (1, "the first rotation: no key yet, one after"),
+        (
+            2,
+            "the next rotation: the new key deployed, then the old one deactivated and deleted (grace period 0 here)",
+        ),
+    ] {
+        step(&format!(
+            "SES SMTP credentials, rotation {n}: {what} (sftp-warden smtp rotate)"
+        ));
+        println!("  keys before: {:?}", crate::smtp::keys(&config).await?);
+        let run = tokio::task::block_in_place(|| operator_cli::run(stack, &["smtp", "rotate"]))?;
+        print!("{}", indent(&run.stdout));
+        if run.code != 0 {
+            anyhow::bail!("sftp-warden smtp rotate failed: {}", run.stderr);
+        }
+        println!("  keys after:  {:?}", crate::smtp::keys(&config).await?);
+    }
+    let logins = crate::smtp::smtp_logins(stack)?;
+    println!(
+        "  the local SMTP endpoint accepted {} login(s) with the password derived in Python from moto's key, refused {}",
+        logins.iter().filter(|l| l.accepted).count(),
+        logins.iter().filter(|l| !l.accepted).count()
+    );
+    step("sftp-warden smtp status");
+    let run = tokio::task::block_in_place(|| operator_cli::run(stack, &["smtp", "status"]))?;
+    print!("{}", indent(&run.stdout));
+    Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn short(arn: &str) -> &str {

@@ -141,6 +141,10 @@ async fn read_status(smtp: &Smtp, secret_id: &str) -> Result<SmtpStatus> {
             continue;
         };
         let version = entry.version_id().unwrap_or_default().to_owned();
+        // A finished rotation leaves AWSPENDING on the current version: nothing pending.
+        if stage == "AWSPENDING" && versions.iter().any(|v: &VersionView| v.version == version) {
+            continue;
+        }
         // By id and stage: the value is parsed for its key id and user, then dropped.
         let value = smtp
             .secrets
@@ -411,9 +415,8 @@ pub async fn rotate(args: SmtpRotateArgs) -> Result<Outcome> {
             && !pending_shown
         {
             out(format!(
-                "  new key {} created and stored as {} (createSecret)",
+                "  new key {} created and stored as the pending version (createSecret)",
                 p.access_key_id.as_deref().unwrap_or_default(),
-                p.stage
             ));
             pending_shown = true;
         }
