@@ -146,7 +146,12 @@ async fn secret_state(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        for entry in page?.secret_list() {
+        // The SFTP users only (the stack also holds the SMTP credentials secret).
+        for entry in page?
+            .secret_list()
+            .iter()
+            .filter(|e| e.name().is_some_and(|n| n.starts_with("SFTP/")))
+        {
             let versions = entry
                 .secret_versions_to_stages()
                 .map(|v| v.keys().cloned().collect())
