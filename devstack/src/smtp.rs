@@ -242,13 +242,42 @@ pub async fn secret_values(config: &aws_config::SdkConfig) -> Result<Vec<Value>>
     Ok(values)
 }
 
-/// The strings that must never appear outside the secret: every stored secret key and SMTP
-/// password.
-pub async fn credential_strings(config: &aws_config::SdkConfig) -> Result<Vec<String>> {
-    Ok(secret_values(config)
+/// The strings that must never appear anywhere: every SMTP password the secret ever held, and
+/// the secret access key of every IAM key moto ever issued (the rotation does not store it; moto's
+/// data dump still has it, deleted keys included).
+pub async fn credential_strings(
+    stack: &LocalStack,
+    config: &aws_config::SdkConfig,
+) -> Result<Vec<String>> {
+    let mut found: Vec<String> = secret_values(config)
         .await?
         .iter()
-        .flat_map(|v| ["SecretAccessKey", "SmtpPassword"].map(|k| v[k].as_str().map(str::to_owned)))
-        .flatten()
-        .collect())
+        .filter_map(|v| v["SmtpPassword"].as_str().map(str::to_owned))
+        .collect();
+    let dump: Value = ureq::get(&format!("{}/moto-api/data.json", stack.moto_url()))
+        .call()?
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_json()?;
+    let mut keys = Vec::new();
+    collect_secret_keys(&dump["iam"], &mut keys);
+    anyhow::ensure!(!keys.is_empty(), "moto's data dump lists no IAM secret key");
+    found.extend(keys);
+    Ok(found)
+}
+
+fn collect_secret_keys(value: &Value, into: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("secret_access_key", Value::String(s)) => into.push(s.clone()),
+                    _ => collect_secret_keys(v, into),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_secret_keys(v, into)),
+        _ => {}
+    }
 }

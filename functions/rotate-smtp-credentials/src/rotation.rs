@@ -26,6 +26,9 @@ const PREVIOUS: &str = "AWSPREVIOUS";
 
 /// The longest wait between two SMTP logins.
 const MAX_LOGIN_DELAY: Duration = Duration::from_secs(16);
+/// The longest one login may take: six attempts (60 s) and their waits (46 s) stay inside the
+/// function's 120 s.
+const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
 
 pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -157,9 +160,13 @@ where
     R: std::fmt::Debug,
 {
     let code = err.code().unwrap_or_default().to_owned();
-    let message = match err.message() {
-        Some(m) => format!("{code}: {m}"),
-        None => aws_sdk_iam::error::DisplayErrorContext(&err).to_string(),
+    // Never the SDK's error chain: a CreateAccessKey answer that failed to parse holds a secret.
+    let message = match (err.message(), &err) {
+        (Some(m), _) => format!("{code}: {m}"),
+        (None, SdkError::TimeoutError(_)) => "IAM did not answer in time".to_owned(),
+        (None, SdkError::DispatchFailure(_)) => "IAM could not be reached".to_owned(),
+        (None, SdkError::ResponseError(_)) => "IAM's answer could not be read".to_owned(),
+        (None, _) => format!("IAM refused the call ({code})"),
     };
     let name = match code.as_str() {
         "LimitExceeded" => ErrorName::KeyLimitExceeded,
@@ -274,8 +281,32 @@ impl<L: SmtpLogin> Rotation<L> {
         }
         let current = self.key_of_stage(versions, CURRENT).await?;
         let previous = self.key_of_stage(versions, PREVIOUS).await?;
-        let deletions = make_room(&keys, current.as_deref(), previous.as_deref())
-            .map_err(RotateError::NoRoom)?;
+        let deletions = match make_room(&keys, current.as_deref(), previous.as_deref()) {
+            Ok(deletions) => deletions,
+            Err(no_room) => {
+                // The previous key is active because its deployment has not finished — or never
+                // started, if a finishSecret moved AWSCURRENT and then failed to start it (and
+                // Secrets Manager, seeing AWSCURRENT moved, does not retry). Start it now: it is
+                // what frees the room.
+                if let (Some(version), Some(new_key)) = (versions.with_stage(CURRENT), &current) {
+                    match self
+                        .start_deployment(&versions.arn, version, new_key, previous.clone())
+                        .await
+                    {
+                        Ok((execution, true)) => tracing::warn!(
+                            execution,
+                            "The deployment of the current credentials had never started: started it now"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(
+                            error = %e.name(),
+                            "Could not start the deployment of the current credentials: {e}"
+                        ),
+                    }
+                }
+                return Err(RotateError::NoRoom(no_room));
+            }
+        };
         for deletion in &deletions {
             tracing::warn!(
                 key = deletion.id,
@@ -339,23 +370,28 @@ impl<L: SmtpLogin> Rotation<L> {
         if let Err(err) = stored {
             let err = SecretsError::from_sdk("PutSecretValue", err);
             // A lost answer: the value may be stored after all, and then the key is in use.
-            let kept = self
-                .value(&versions.arn, Some(token), Some(PENDING))
-                .await
-                .ok()
-                .flatten()
-                .and_then(|v| key_id_of(&v).ok().flatten());
-            if kept.as_deref() == Some(id.as_str()) {
-                tracing::warn!(
-                    key = id,
-                    "PutSecretValue answered an error but stored the key"
-                );
-            } else {
-                tracing::warn!(key = id, "The new key could not be stored: deleting it");
-                if let Err(e) = self.delete_key(&id).await {
-                    tracing::error!(key = id, error = %e.name(), "The unstored key could not be deleted: the next attempt deletes it ({e})");
+            match self.value(&versions.arn, Some(token), Some(PENDING)).await {
+                Ok(Some(value))
+                    if key_id_of(&value).ok().flatten().as_deref() == Some(id.as_str()) =>
+                {
+                    tracing::warn!(
+                        key = id,
+                        "PutSecretValue answered an error but stored the key"
+                    );
                 }
-                return Err(err.into());
+                Ok(_) => {
+                    tracing::warn!(key = id, "The new key could not be stored: deleting it");
+                    if let Err(e) = self.delete_key(&id).await {
+                        tracing::error!(key = id, error = %e.name(), "The unstored key could not be deleted: the next attempt deletes it ({e})");
+                    }
+                    return Err(err.into());
+                }
+                Err(check) => {
+                    // Unknown whether it was stored: keep it. The next attempt reuses it if it
+                    // was, or deletes it as a key no version holds if it was not.
+                    tracing::error!(key = id, error = %check.name(), "Could not tell whether the new key was stored: kept for the next attempt ({check})");
+                    return Err(err.into());
+                }
             }
         }
         Ok(StepDone::CreatedKey {
@@ -373,13 +409,6 @@ impl<L: SmtpLogin> Rotation<L> {
                 detail: "the pending version has no value: createSecret did not run".into(),
             })?;
         let credentials = SmtpCredentials::parse(&value)?;
-        if !credentials.password_matches_key() {
-            return Err(CredentialsError::Malformed {
-                detail: "SmtpPassword is not the password SES derives from the key in that Region"
-                    .into(),
-            }
-            .into());
-        }
         let attempts = Cell::new(0u32);
         let password = credentials.smtp_password();
         let backoff = ExponentialBuilder::default()
@@ -388,7 +417,17 @@ impl<L: SmtpLogin> Rotation<L> {
             .with_max_times(self.settings.login_attempts.saturating_sub(1) as usize);
         let outcome = (|| async {
             attempts.set(attempts.get() + 1);
-            self.login.login(&credentials.smtp_username, &password).await
+            tokio::time::timeout(
+                LOGIN_DEADLINE,
+                self.login.login(&credentials.smtp_username, &password),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(LoginFailure::Unreachable(format!(
+                    "no answer within {} s",
+                    LOGIN_DEADLINE.as_secs()
+                )))
+            })
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
@@ -443,27 +482,50 @@ impl<L: SmtpLogin> Rotation<L> {
             current
         };
         let new_value = self
-            .value(&versions.arn, Some(token), None)
+            .value(&versions.arn, Some(token), Some(CURRENT))
             .await?
             .unwrap_or_default();
         let new_key = key_id_of(&new_value)?.ok_or_else(|| CredentialsError::Malformed {
             detail: "the new current version holds no AccessKeyId".into(),
         })?;
         let old_key = match &replaced {
-            Some(version) => match self.value(&versions.arn, Some(version), None).await? {
+            // AWSCURRENT's move put AWSPREVIOUS on the version it left.
+            Some(version) => match self
+                .value(&versions.arn, Some(version), Some(PREVIOUS))
+                .await?
+            {
                 Some(value) => key_id_of(&value)?,
                 None => None,
             },
             None => None,
         }
         .filter(|old| *old != new_key);
+        let (execution, deployment_started) = self
+            .start_deployment(&versions.arn, token, &new_key, old_key.clone())
+            .await?;
+        Ok(StepDone::Finished {
+            access_key_id: new_key,
+            previous_access_key_id: old_key,
+            deployment: execution,
+            deployment_started,
+        })
+    }
 
+    /// Starts the deployment of the version `token` (named after it); `false` when it exists
+    /// already.
+    async fn start_deployment(
+        &self,
+        secret_arn: &str,
+        token: &str,
+        new_key: &str,
+        old_key: Option<String>,
+    ) -> Result<(String, bool), RotateError> {
         let execution = deployment_execution_name(token);
         let input = DeploymentInput {
-            secret_arn: versions.arn.clone(),
+            secret_arn: secret_arn.to_owned(),
             user_name: self.settings.iam_user.clone(),
-            new_access_key_id: new_key.clone(),
-            old_access_key_id: old_key.clone(),
+            new_access_key_id: new_key.to_owned(),
+            old_access_key_id: old_key,
             settings: self.settings.deployment.clone(),
         };
         let started = self
@@ -475,28 +537,22 @@ impl<L: SmtpLogin> Rotation<L> {
             .input(serde_json::to_string(&input).expect("plain fields serialise"))
             .send()
             .await;
-        let deployment_started = match started {
-            Ok(_) => true,
-            Err(err) if is_code(&err, "ExecutionAlreadyExists") => false,
+        match started {
+            Ok(_) => Ok((execution, true)),
+            Err(err) if is_code(&err, "ExecutionAlreadyExists") => Ok((execution, false)),
             Err(err) => {
                 let name = if is_code(&err, "ThrottlingException") {
                     ErrorName::StatesThrottled
                 } else {
                     ErrorName::ExecutionNotStarted
                 };
-                return Err(RotateError::DeploymentNotStarted {
+                Err(RotateError::DeploymentNotStarted {
                     name,
                     execution,
                     message: err.message().map_or_else(|| err.to_string(), str::to_owned),
-                });
+                })
             }
-        };
-        Ok(StepDone::Finished {
-            access_key_id: new_key,
-            previous_access_key_id: old_key,
-            deployment: execution,
-            deployment_started,
-        })
+        }
     }
 
     async fn describe(&self, secret_id: &str) -> Result<Versions, RotateError> {

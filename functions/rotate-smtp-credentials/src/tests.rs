@@ -56,13 +56,18 @@ struct State {
     keys: Vec<(String, String, bool)>,
     made: u32,
     executions: Vec<(String, String)>,
-    faults: VecDeque<(&'static str, Fault)>,
+    /// (operation, fault, calls of that operation to let through first)
+    faults: VecDeque<(&'static str, Fault, usize)>,
 }
 
 impl State {
     fn fault(&mut self, operation: &str) -> Option<Fault> {
-        let at = self.faults.iter().position(|(op, _)| *op == operation)?;
-        self.faults.remove(at).map(|(_, f)| f)
+        let at = self.faults.iter().position(|(op, _, _)| *op == operation)?;
+        if self.faults[at].2 > 0 {
+            self.faults[at].2 -= 1;
+            return None;
+        }
+        self.faults.remove(at).map(|(_, f, _)| f)
     }
 
     fn with_stage(&self, stage: &str) -> Option<String> {
@@ -99,7 +104,12 @@ impl FakeAws {
     }
 
     fn fail(&self, operation: &'static str, fault: Fault) {
-        self.state().faults.push_back((operation, fault));
+        self.fail_later(operation, fault, 0);
+    }
+
+    /// The fault hits the call after `skip` calls of that operation.
+    fn fail_later(&self, operation: &'static str, fault: Fault, skip: usize) {
+        self.state().faults.push_back((operation, fault, skip));
     }
 
     fn keys(&self) -> Vec<(String, bool)> {
@@ -157,7 +167,10 @@ impl FakeAws {
         let f = self.clone();
         let get = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_compute_response(
             move |req| {
-                let state = f.state();
+                let mut state = f.state();
+                if let Some(Fault::Refuse(c)) = state.fault("GetSecretValue") {
+                    return MockResponse::Error(GetSecretValueError::generic(meta(c)));
+                }
                 let found = state.versions.iter().find(|(id, (_, stages))| {
                     req.version_id().is_none_or(|v| v == id.as_str())
                         && req
@@ -305,6 +318,9 @@ impl FakeAws {
         let f = self.clone();
         let start = mock!(aws_sdk_sfn::Client::start_execution).then_compute_response(move |req| {
             let mut state = f.state();
+            if let Some(Fault::Refuse(c)) = state.fault("StartExecution") {
+                return MockResponse::Error(StartExecutionError::generic(meta(c)));
+            }
             let name = req.name().unwrap().to_owned();
             if state.executions.iter().any(|(n, _)| *n == name) {
                 return MockResponse::Error(StartExecutionError::generic(meta(
@@ -458,7 +474,9 @@ async fn a_first_rotation_creates_one_key_tests_it_and_starts_its_deployment() {
     let value = state.versions["tok-1"].0.clone().unwrap();
     drop(state);
     let stored = SmtpCredentials::parse(&value).unwrap();
-    assert!(stored.password_matches_key());
+    let secret = aws.secret_keys()[0].clone();
+    assert!(stored.password_matches_key(&secret));
+    assert!(!value.contains(&secret), "the IAM secret key is not stored");
     assert_eq!(stored.smtp_port, 587);
     let shown = format!("{done:?} {}", serde_json::to_string(&done).unwrap());
     assert_no_secret(&aws, &shown);
@@ -670,4 +688,66 @@ async fn a_token_that_is_not_a_pending_version_is_refused() {
         .unwrap_err();
     assert_eq!(err.name(), ErrorName::RotationVersionInvalid);
     assert!(aws.keys().is_empty());
+}
+
+#[tokio::test]
+async fn a_key_whose_storing_cannot_be_confirmed_is_kept_and_the_retry_reuses_it() {
+    let aws = FakeAws::new();
+    stage_pending(&aws, "tok-1");
+    aws.fail("PutSecretValue", Fault::LoseAnswer);
+    // GetSecretValue: the pending read, AWSCURRENT's, then the check after the lost answer.
+    aws.fail_later("GetSecretValue", Fault::Refuse("ThrottlingException"), 2);
+    let err = rotation(&aws, 0)
+        .run(Step::Create, ARN, "tok-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), ErrorName::SecretsUnavailable);
+    let kept = aws.key_ids();
+    assert_eq!(kept.len(), 1, "stored after all: the key stays");
+    let again = rotation(&aws, 0)
+        .run(Step::Create, ARN, "tok-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        StepDone::ReusedPendingKey {
+            access_key_id: kept[0].clone()
+        }
+    );
+    let retry = rotation(&aws, 0);
+    for step in [Step::Set, Step::Test, Step::Finish] {
+        retry.run(step, ARN, "tok-1").await.unwrap();
+    }
+    assert_eq!(aws.key_ids(), kept);
+    assert_eq!(aws.current_key(), Some(kept[0].clone()));
+}
+
+#[tokio::test]
+async fn a_deployment_that_never_started_is_started_by_the_next_rotation() {
+    let aws = FakeAws::new();
+    rotate(&aws, "tok-1").await;
+    stage_pending(&aws, "tok-2");
+    let rotation = rotation(&aws, 0);
+    for step in [Step::Create, Step::Set, Step::Test] {
+        rotation.run(step, ARN, "tok-2").await.unwrap();
+    }
+    // AWSCURRENT moves, then Step Functions refuses the start: Secrets Manager sees the
+    // rotation finished and does not retry it.
+    aws.fail("StartExecution", Fault::Refuse("ThrottlingException"));
+    let err = rotation.run(Step::Finish, ARN, "tok-2").await.unwrap_err();
+    assert_eq!(err.name(), ErrorName::StatesThrottled);
+    assert_eq!(deployments(&aws).len(), 1);
+    // The next rotation finds no room (tok-1's key still active) and starts the missing one.
+    stage_pending(&aws, "tok-3");
+    let err = rotation.run(Step::Create, ARN, "tok-3").await.unwrap_err();
+    assert_eq!(err.name(), ErrorName::NoRoomForNewKey);
+    let runs = deployments(&aws);
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].0, "smtp-tok-2");
+    assert_eq!(runs[1].1.new_access_key_id, aws.current_key().unwrap());
+    assert_eq!(
+        runs[1].1.old_access_key_id.as_deref(),
+        Some(aws.key_ids()[0].as_str())
+    );
+    assert_eq!(aws.key_ids().len(), 2, "nothing deleted, nothing created");
 }

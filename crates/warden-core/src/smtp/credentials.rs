@@ -2,6 +2,10 @@
 //! `AWSPREVIOUS`). The mail servers read `SmtpUsername`, `SmtpPassword`, `SmtpEndpoint` and
 //! `SmtpPort`; the rotation reads `AccessKeyId` to know which IAM key a version holds. The
 //! template's first value is `{}`: no key yet.
+//!
+//! The IAM secret access key itself is not stored: it is only needed to derive the SMTP
+//! password, and kept it would hand every mail server's role a usable AWS credential. The SMTP
+//! password is all a server needs, and `testSecret` proves the pair with a real login.
 
 use std::fmt;
 
@@ -15,7 +19,6 @@ use super::password::{SmtpPassword, smtp_password};
 pub struct SmtpCredentials {
     pub iam_user_name: String,
     pub access_key_id: String,
-    secret_access_key: String,
     pub smtp_username: String,
     smtp_password: String,
     pub smtp_endpoint: String,
@@ -36,7 +39,6 @@ impl SmtpCredentials {
         Self {
             iam_user_name: iam_user_name.to_owned(),
             access_key_id: access_key_id.to_owned(),
-            secret_access_key: secret_access_key.to_owned(),
             smtp_username: access_key_id.to_owned(),
             smtp_password: smtp_password(secret_access_key, region).expose().to_owned(),
             smtp_endpoint: smtp_endpoint.to_owned(),
@@ -60,8 +62,8 @@ impl SmtpCredentials {
         })
     }
 
-    /// The value to store (a JSON object). Holds the secret key and the password: it goes to
-    /// Secrets Manager and nowhere else.
+    /// The value to store (a JSON object). Holds the password: it goes to Secrets Manager and
+    /// nowhere else.
     pub fn to_secret_string(&self) -> String {
         serde_json::to_string(self).expect("a struct of strings and a number serialises")
     }
@@ -71,10 +73,10 @@ impl SmtpCredentials {
         SmtpPassword::from_stored(&self.smtp_password)
     }
 
-    /// Whether the stored password is the one SES derives from the stored key in the stored
+    /// Whether the stored password is the one SES derives from `secret_access_key` in the stored
     /// Region (a value edited by hand, or stored for another Region, is not).
-    pub fn password_matches_key(&self) -> bool {
-        smtp_password(&self.secret_access_key, &self.region).expose() == self.smtp_password
+    pub fn password_matches_key(&self, secret_access_key: &str) -> bool {
+        smtp_password(secret_access_key, &self.region).expose() == self.smtp_password
     }
 }
 
@@ -83,7 +85,6 @@ impl fmt::Debug for SmtpCredentials {
         f.debug_struct("SmtpCredentials")
             .field("iam_user_name", &self.iam_user_name)
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
             .field("smtp_password", &"<redacted>")
             .field("smtp_endpoint", &self.smtp_endpoint)
             .field("smtp_port", &self.smtp_port)
@@ -144,14 +145,14 @@ mod tests {
             creds.smtp_password().expose(),
             "BLBM/9hSUELfq8Gw+rU1YcBjkOxGbhT2XG763xVLGWL9"
         );
-        assert!(creds.password_matches_key());
+        assert!(creds.password_matches_key(SECRET));
         let stored = creds.to_secret_string();
+        assert!(!stored.contains(SECRET), "the IAM secret key is not stored");
         assert_eq!(SmtpCredentials::parse(&stored).unwrap(), creds);
         let fields: serde_json::Value = serde_json::from_str(&stored).unwrap();
         for field in [
             "IamUserName",
             "AccessKeyId",
-            "SecretAccessKey",
             "SmtpUsername",
             "SmtpPassword",
             "SmtpEndpoint",
@@ -180,7 +181,7 @@ mod tests {
             serde_json::from_str(&example().to_secret_string()).unwrap();
         fields["Region"] = "eu-west-1".into();
         let edited = SmtpCredentials::parse(&fields.to_string()).unwrap();
-        assert!(!edited.password_matches_key());
+        assert!(!edited.password_matches_key(SECRET));
     }
 
     #[test]
@@ -195,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_malformed_value_is_an_error_that_quotes_nothing_of_it() {
-        let value = format!(r#"{{"AccessKeyId": 7, "SecretAccessKey": "{SECRET}""#);
+        let value = format!(r#"{{"AccessKeyId": 7, "SmtpPassword": "{SECRET}""#);
         for err in [
             SmtpCredentials::parse(&value).unwrap_err(),
             key_id_of(&value).unwrap_err(),

@@ -49,7 +49,8 @@ pub struct ServerResult {
     pub status: String,
 }
 
-/// Most servers listed in a verdict (the state stays small; SSM lists 50 a page).
+/// Most servers listed in a verdict, and the most the deployment checks: SSM lists 50
+/// invocations a page, so 50 listed may mean more beyond (the state stays small too).
 pub const MAX_SERVERS_SHOWN: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +90,18 @@ impl DeploymentCheck {
         let succeeded = servers.iter().filter(|s| s.status == "Success").count();
         let pending = servers.iter().filter(|s| is_pending(&s.status)).count();
         let failed = servers.len() - succeeded - pending;
-        let (state, reason) = if servers.is_empty() {
+        let (state, reason) = if self.invocations.len() >= MAX_SERVERS_SHOWN {
+            // One page of ListCommandInvocations: more servers may be beyond it, and retiring
+            // the old key on a partial list could cut one off.
+            (
+                DeploymentState::Failed,
+                Some(format!(
+                    "{} or more mail servers: the deployment checks at most {} (one page of invocations), so it cannot tell that every server has the new credentials",
+                    MAX_SERVERS_SHOWN,
+                    MAX_SERVERS_SHOWN - 1
+                )),
+            )
+        } else if servers.is_empty() {
             if last_check {
                 (
                     DeploymentState::Failed,
@@ -214,6 +226,13 @@ mod tests {
         let v = check(&refs, 0, 10);
         assert_eq!(v.servers.len(), MAX_SERVERS_SHOWN);
         assert_eq!(v.succeeded, 500);
+        assert_eq!(
+            v.state,
+            DeploymentState::Failed,
+            "a full page may hide more servers"
+        );
+        let v = check(&refs[..49], 0, 10);
+        assert_eq!(v.state, DeploymentState::Succeeded);
         let long = "x".repeat(10_000);
         let v = check(&[(long.as_str(), long.as_str())], 9, 10);
         assert!(serde_json::to_string(&v).unwrap().len() < 1_000);

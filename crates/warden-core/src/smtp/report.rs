@@ -26,8 +26,16 @@ pub struct FailedDeployment {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct VerdictHolder {
-    #[serde(default)]
+    /// Before the first check the state holds only the counter (`{"attempt": 0}`): no verdict.
+    #[serde(default, deserialize_with = "verdict_if_any")]
     pub verdict: Option<DeploymentVerdict>,
+}
+
+fn verdict_if_any<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DeploymentVerdict>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// A `Catch`'s `ResultPath` value.
@@ -175,6 +183,24 @@ mod tests {
                 .contains("Ssm.InvalidDocumentException — document not found")
         );
         assert!(email.body.contains("first key"));
+    }
+
+    #[test]
+    fn a_deployment_that_failed_before_its_first_check_is_still_told() {
+        // SendCommand refused: the state has the counter, not a verdict, and the caught error.
+        let state = serde_json::json!({
+            "newAccessKeyId": "AKIANEW", "oldAccessKeyId": "AKIAOLD",
+            "deployment": {"verdict": {"attempt": 0}},
+            "error": {"Error": "Ssm.InvalidDocumentException", "Cause": "no such document"}
+        });
+        let email =
+            deployment_failed_email("smtp-x", &failed(state), &["a@x.example".into()]).unwrap();
+        assert!(
+            email
+                .body
+                .contains("Ssm.InvalidDocumentException — no such document")
+        );
+        assert!(email.body.contains("AKIAOLD stays active"));
     }
 
     #[test]
