@@ -73,7 +73,8 @@ pub struct Executions {
     client: Client,
 }
 
-fn time(t: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
+/// An SDK timestamp (any AWS service's: they share the type) as a UTC time.
+pub(crate) fn time(t: &aws_sdk_sfn::primitives::DateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
 }
 

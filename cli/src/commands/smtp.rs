@@ -13,6 +13,7 @@ use warden_core::smtp::{DeploymentVerdict, key_id_of};
 
 use super::{Outcome, out, out_json};
 use crate::args::{Format, SmtpArgs, SmtpRedeployArgs, SmtpRotateArgs};
+use crate::aws::executions::time;
 use crate::aws::{sdk_config, sdk_message};
 
 const DEPLOYMENT_SUFFIX: &str = "smtp-credential-deployment";
@@ -36,10 +37,6 @@ impl Smtp {
             sfn: aws_sdk_sfn::Client::new(&config),
         }
     }
-}
-
-fn time(t: &aws_smithy_types::DateTime) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
 }
 
 #[derive(Serialize)]
