@@ -34,6 +34,11 @@ pub fn build_binaries() -> Result<()> {
     run(cargo().args(["build", "--workspace", "--bins", "--quiet"]))
 }
 
+/// Compiles every test target, so that the next step's time is the tests' own.
+pub fn build_tests() -> Result<()> {
+    run(cargo().args(["test", "--workspace", "--all-targets", "--no-run"]))
+}
+
 pub fn tests() -> Result<()> {
     run(cargo().args(["test", "--workspace", "--all-targets"]))
 }

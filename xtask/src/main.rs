@@ -105,6 +105,15 @@ fn step(text: &str) {
     println!("\n==> {text}");
 }
 
+/// Runs one step of `test` and prints its duration.
+fn timed(text: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
+    step(text);
+    let started = Instant::now();
+    let result = run();
+    println!("    ({:.0} s)", started.elapsed().as_secs_f64());
+    result
+}
+
 /// Builds the workspace's binaries, then runs `devstack` with `args`.
 fn on_the_stack(args: &[&str]) -> Result<()> {
     step("building the workspace's binaries");
@@ -129,7 +138,8 @@ fn run_devstack(args: &[&str]) -> Result<()> {
     Err(error).with_context(|| format!("starting {}", binary.display()))
 }
 
-/// What CI runs. The pinned Python tools install while cargo formats and lints.
+/// What CI runs. The pinned Python tools install while cargo formats and lints. Each step says
+/// how long it took, so a slow CI run shows where its time went.
 fn test() -> Result<()> {
     let started = Instant::now();
     let installing = std::thread::spawn(|| -> Result<()> {
@@ -137,24 +147,23 @@ fn test() -> Result<()> {
         tools::scanner()?;
         Ok(())
     });
-    step("cargo fmt --check");
-    checks::fmt()?;
-    step("unused dependencies");
-    checks::unused_dependencies()?;
-    step("cargo clippy --all-targets -D warnings");
-    checks::clippy()?;
-    installing
-        .join()
-        .map_err(|_| anyhow::anyhow!("installing the pinned tools panicked"))??;
+    timed("cargo fmt --check", checks::fmt)?;
+    timed("unused dependencies", checks::unused_dependencies)?;
+    timed("cargo clippy --all-targets -D warnings", checks::clippy)?;
+    timed("the pinned Python tools", || {
+        installing
+            .join()
+            .map_err(|_| anyhow::anyhow!("installing the pinned tools panicked"))?
+    })?;
     let tools = tools::ensure()?;
-    step("lint the state machines");
-    checks::state_machines(&tools)?;
-    step("lint and scan the templates");
-    checks::templates(&tools)?;
-    step("build the binaries for the local stack");
-    checks::build_binaries()?;
-    step("unit and integration tests");
-    checks::tests()?;
+    timed("lint the state machines", || checks::state_machines(&tools))?;
+    timed("lint and scan the templates", || checks::templates(&tools))?;
+    timed(
+        "build the binaries for the local stack",
+        checks::build_binaries,
+    )?;
+    timed("build the tests", checks::build_tests)?;
+    timed("unit and integration tests", checks::tests)?;
     step(&format!(
         "all checks passed in {:.0} s",
         started.elapsed().as_secs_f64()
