@@ -57,6 +57,20 @@ which moto lacks and moto's state-machine engine calls for `aws-sdk:ssm:listComm
 from moto's ListCommands (the command's InstanceIds) and GetCommandInvocation (each instance's
 Status), sorted by InstanceId, with the faults above applied (Details and paging are ignored).
 
+It plays Step Functions' history retention and CloudWatch logging, which moto does not model
+(its engine writes no logs): `POST /_local/expire-history {"executionArn": …}` writes the
+execution's history to the log group of its state machine's logging configuration (created if
+absent), one message per event as Step Functions logs it at level ALL with execution data
+(`{"id", "type", "details", "previous_event_id", "event_timestamp", "execution_arn",
+"redrive_count"}`, ids and epoch milliseconds as strings, `details` the body of the event's
+`…EventDetails`), in a stream `states/<machine>/<minute>/<id>`; then the execution is gone from
+Step Functions, as after its 90 days: `DescribeExecution`, `GetExecutionHistory` and
+`ListMapRuns` of it answer `ExecutionDoesNotExist`, `DescribeMapRun` of its map runs
+`ResourceNotFound`, and `ListExecutions` leaves it out (the operator CLI's Step Functions client
+points here through `AWS_ENDPOINT_URL_SFN`). moto runs a Distributed Map's iterations inside the
+parent execution, so there are no child executions to log: their states are in the parent's.
+The answer is `{"executionArn", "logGroup", "logStream", "events"}`.
+
 Standard library only; bound to loopback.
 """
 
@@ -83,6 +97,10 @@ SEND_EMAIL = re.compile(r"^/v2/email/outbound-emails/?(?:\?.*)?$")
 SENT_EMAILS = "/_local/sent-emails"
 FAULTS = "/_local/faults"
 ROTATIONS = "/_local/rotations"
+EXPIRE_HISTORY = "/_local/expire-history"
+# The Step Functions operations that answer differently once an execution's history has expired.
+STEP_FUNCTIONS_EXPIRY = {"DescribeExecution", "GetExecutionHistory", "ListMapRuns", "DescribeMapRun", "ListExecutions"}
+JSON_10 = "application/x-amz-json-1.0"
 ROTATION_STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 RATE = re.compile(r"^rate\(\s*(?P<n>\d+)\s+(?P<unit>hours?|days?)\s*\)$")
 JSON_11 = "application/x-amz-json-1.1"
@@ -252,6 +270,65 @@ class Faults:
             return self.polls[command_id] <= self.in_progress_polls
 
 
+class ExpiredHistories:
+    """Executions (and their map runs) whose history Step Functions no longer keeps."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.executions = set()
+        self.map_runs = set()
+
+    def add(self, execution_arn: str, map_run_arns):
+        with self.lock:
+            self.executions.add(execution_arn)
+            self.map_runs.update(map_run_arns)
+
+    def knows(self, execution_arn=None, map_run_arn=None) -> bool:
+        with self.lock:
+            return execution_arn in self.executions or map_run_arn in self.map_runs
+
+
+def moto_json(moto, service: str, region: str, target: str, document: dict, content_type=JSON_11):
+    """A JSON-protocol request of the proxy's own to moto, which reads the service and region from
+    the Authorization header's scope (it checks no signature). Returns (status, answer)."""
+    headers = {
+        "Host": f"{moto[0]}:{moto[1]}",
+        "Content-Type": content_type,
+        "X-Amz-Target": target,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20260101/{region}/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=0",
+    }
+    conn = http.client.HTTPConnection(*moto, timeout=60)
+    try:
+        conn.request("POST", "/", body=json.dumps(document).encode(), headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    try:
+        answer = json.loads(data) if data else {}
+    except ValueError:
+        answer = {"message": data.decode(errors="replace")}
+    return response.status, answer
+
+
+def history_log_message(execution_arn: str, event: dict) -> tuple[int, str]:
+    """One history event (GetExecutionHistory's JSON) as Step Functions logs it: (millis, message)."""
+    seconds = epoch_seconds(event.get("timestamp"))
+    millis = int(float(seconds) * 1000) if isinstance(seconds, (int, float)) else int(time.time() * 1000)
+    details = next((v for k, v in event.items() if k.endswith("EventDetails")), None)
+    message = {
+        "id": str(event.get("id")),
+        "type": event.get("type"),
+        "details": details or {},
+        "previous_event_id": str(event.get("previousEventId", 0)),
+        "event_timestamp": str(millis),
+        "execution_arn": execution_arn,
+        "redrive_count": "0",
+    }
+    return millis, json.dumps(message)
+
+
 def epoch_seconds(value):
     """A JSON-protocol timestamp: moto may give epoch seconds or an ISO 8601 string."""
     if isinstance(value, (int, float)) or value is None:
@@ -272,6 +349,7 @@ class Proxy(BaseHTTPRequestHandler):
     suppressions = Suppressions()
     faults = Faults()
     rotations = SecretRotations()
+    expired = ExpiredHistories()
 
     def log_message(self, fmt, *args):  # one line per request, on stderr
         sys.stderr.write("proxy: " + (fmt % args) + "\n")
@@ -603,12 +681,86 @@ class Proxy(BaseHTTPRequestHandler):
                 data = json.dumps(answer).encode()
         self._reply(status, headers, data)
 
+    # --- Step Functions' history retention and logging -----------------------------------------
+
+    def _expire_history(self, body: bytes):
+        arn = json.loads(body or b"{}").get("executionArn") or ""
+        parts = arn.split(":")
+        if len(parts) != 8 or parts[5] != "execution":
+            return self._aws_error(400, "InvalidArn", f"not an execution ARN: {arn!r}")
+        region, machine = parts[3], parts[6]
+        sfn = lambda target, doc: moto_json(self.moto, "states", region, f"AWSStepFunctions.{target}", doc, JSON_10)  # noqa: E731
+        logs = lambda target, doc: moto_json(self.moto, "logs", region, f"Logs_20140328.{target}", doc)  # noqa: E731
+        status, execution = sfn("DescribeExecution", {"executionArn": arn})
+        if status != 200:
+            return self._json(status, execution, execution.get("__type"))
+        status, machine_doc = sfn("DescribeStateMachine", {"stateMachineArn": execution["stateMachineArn"]})
+        config = machine_doc.get("loggingConfiguration") or {}
+        destinations = config.get("destinations") or []
+        group_arn = ((destinations[0] if destinations else {}).get("cloudWatchLogsLogGroup") or {}).get("logGroupArn")
+        if status != 200 or config.get("level") != "ALL" or not group_arn:
+            return self._aws_error(400, "InvalidLoggingConfiguration", f"{machine} does not log at level ALL")
+        group = group_arn.split(":log-group:", 1)[1].removesuffix(":*")
+        events, token = [], None
+        while True:
+            request = {"executionArn": arn, "maxResults": 1000, **({"nextToken": token} if token else {})}
+            status, page = sfn("GetExecutionHistory", request)
+            if status != 200:
+                return self._json(status, page, page.get("__type"))
+            events.extend(page.get("events") or [])
+            token = page.get("nextToken")
+            if not token:
+                break
+        _, runs = sfn("ListMapRuns", {"executionArn": arn})
+        map_runs = [r.get("mapRunArn") for r in (runs.get("mapRuns") or []) if r.get("mapRunArn")]
+        logs("CreateLogGroup", {"logGroupName": group})  # ResourceAlreadyExists is fine
+        stream = f"states/{machine}/{time.strftime('%Y-%m-%d-%H-%M', time.gmtime())}/{uuid.uuid4().hex[:8]}"
+        status, answer = logs("CreateLogStream", {"logGroupName": group, "logStreamName": stream})
+        if status != 200:
+            return self._json(status, answer, answer.get("__type"))
+        messages = sorted((history_log_message(arn, e) for e in events), key=lambda m: m[0])
+        for start in range(0, len(messages), 1000):
+            batch = [{"timestamp": t, "message": m} for t, m in messages[start : start + 1000]]
+            status, answer = logs("PutLogEvents", {"logGroupName": group, "logStreamName": stream, "logEvents": batch})
+            if status != 200:
+                return self._json(status, answer, answer.get("__type"))
+        self.expired.add(arn, map_runs)
+        return self._json(200, {"executionArn": arn, "logGroup": group, "logStream": stream, "events": len(messages)})
+
+    def _step_functions(self, target: str, body: bytes):
+        """Step Functions' answers for an execution whose history has expired."""
+        request = json.loads(body or b"{}")
+        if target == "ListExecutions":
+            status, headers, data = self._forward(self.moto, self.path, body)
+            if status == 200:
+                answer = json.loads(data)
+                answer["executions"] = [
+                    e for e in answer.get("executions") or [] if not self.expired.knows(e.get("executionArn"))
+                ]
+                data = json.dumps(answer).encode()
+            return self._reply(status, headers, data)
+        if target == "DescribeMapRun" and self.expired.knows(map_run_arn=request.get("mapRunArn")):
+            return self._json(400, {"__type": "ResourceNotFound", "message": "Resource not found"}, "ResourceNotFound")
+        arn = request.get("executionArn")
+        if target != "DescribeMapRun" and self.expired.knows(arn):
+            message = f"Execution Does Not Exist: '{arn}'"
+            return self._json(400, {"__type": "ExecutionDoesNotExist", "message": message}, "ExecutionDoesNotExist")
+        return self._reply(*self._forward(self.moto, self.path, body))
+
     def _handle(self):
         body = self._body()
         if self.command == "POST" and self.path == FAULTS:
             return self._json(200, self.faults.replace(json.loads(body or b"{}")))
         if self.command == "GET" and self.path == ROTATIONS:
             return self._json(200, self.rotations.listing())
+        if self.command == "POST" and self.path == EXPIRE_HISTORY:
+            try:
+                return self._expire_history(body)
+            except (ValueError, AttributeError, KeyError) as err:
+                return self._aws_error(400, "SerializationException", f"proxy: {err}")
+        target = self.headers.get("X-Amz-Target") or ""
+        if target.startswith("AWSStepFunctions.") and target.split(".", 1)[1] in STEP_FUNCTIONS_EXPIRY:
+            return self._step_functions(target.split(".", 1)[1], body)
         handler = {
             "secretsmanager.BatchGetSecretValue": self._batch_get_secret_value,
             "secretsmanager.RotateSecret": self._rotate_secret,

@@ -727,6 +727,62 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
         "newest first"
     );
 
+    // A year of history: once Step Functions no longer keeps a run (90 days), `runs show` reads
+    // it from its state machine's log group (365 days) and shows the same run.
+    let weekly_arn = made[0].arn.as_str();
+    let from_history: Vec<Value> = [weekly_name, failed.arn.as_str()]
+        .iter()
+        .map(|id| cli(&stack, &["runs", "show", id, "-o", "json"]).json())
+        .collect::<Result<_>>()?;
+    for arn in [weekly_arn, failed.arn.as_str()] {
+        let expired = deployment.expire_history(arn)?;
+        assert!(expired["events"].as_u64().unwrap() > 10, "{expired}");
+    }
+    let listed = cli(&stack, &["runs", "-o", "json"]).json()?;
+    assert!(
+        !listed.to_string().contains(weekly_arn),
+        "the history is gone: {listed}"
+    );
+    for (id, before) in [weekly_name, failed.arn.as_str()].iter().zip(&from_history) {
+        let logged = cli(&stack, &["runs", "show", id, "-o", "json"]);
+        assert_eq!(logged.code, 0, "{}", logged.stderr);
+        let logged = logged.json()?;
+        assert_eq!(logged["source"], "logs");
+        assert_eq!(before["source"], "history");
+        assert_eq!(
+            logged["logGroup"],
+            deployment::log_group("secret-validation").as_str()
+        );
+        for field in [
+            "arn",
+            "name",
+            "stateMachineArn",
+            "status",
+            "output",
+            "error",
+            "cause",
+        ] {
+            assert_eq!(
+                logged["execution"][field], before["execution"][field],
+                "{id}: {field}"
+            );
+        }
+        assert_eq!(logged["path"], before["path"], "{id}");
+        assert_eq!(logged["errors"], before["errors"], "{id}");
+    }
+    let shown = cli(&stack, &["runs", "show", weekly_name]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    for line in [
+        "Status         SUCCEEDED",
+        "Read from      CloudWatch Logs, log group /aws/vendedlogs/states/secret-validation",
+        "→ Validate each batch of users",
+        "→ Summarise the run",
+        // moto runs a Distributed Map's items inside the parent: no child execution logs.
+        "⇉ validate-batches: no child execution logged (SUCCEEDED)",
+    ] {
+        assert!(shown.stdout.contains(line), "{line:?} in\n{}", shown.stdout);
+    }
+
     let missing = cli(&stack, &["runs", "show", "no-such-run"]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("no execution named no-such-run"));

@@ -357,6 +357,11 @@ pub struct ShowArgs {
     /// The execution's ARN, or its name (looked up in every state machine).
     #[arg(value_name = "ID")]
     pub id: String,
+    /// Read it from its state machine's CloudWatch Logs (kept 365 days) even while Step
+    /// Functions still keeps its history (90 days). An execution the history no longer knows is
+    /// read from the logs anyway.
+    #[arg(long)]
+    pub from_logs: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -47,6 +47,20 @@ pub struct RecordedError {
     pub cause: Option<String>,
 }
 
+/// What failed, for the history event types the path-and-errors view reports as failures
+/// (read from the history and from the logs alike); `None` for any other type.
+pub fn failure_label(event_type: &str) -> Option<&'static str> {
+    Some(match event_type {
+        "TaskFailed" => "Task",
+        "TaskTimedOut" => "Task timed out",
+        "LambdaFunctionFailed" => "Lambda",
+        "LambdaFunctionTimedOut" => "Lambda timed out",
+        "EvaluationFailed" => "Evaluation",
+        "ExecutionFailed" | "ExecutionTimedOut" | "ExecutionAborted" => "Execution",
+        _ => return None,
+    })
+}
+
 /// The states entered, in the order first entered, with how often.
 pub fn path_of_states(events: &[Event]) -> Vec<StateVisit> {
     let mut path: Vec<StateVisit> = Vec::new();

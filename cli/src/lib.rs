@@ -9,6 +9,7 @@
 pub mod args;
 pub mod aws;
 pub mod commands;
+pub mod execution_log;
 pub mod history;
 pub mod plan;
 pub mod progress;

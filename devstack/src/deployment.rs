@@ -1,10 +1,13 @@
 //! Deploying and driving the state machines on the local stack: seed users, deploy definitions
 //! with their substitutions, run executions, read their history and the mail moto recorded.
 
-use crate::stack::{ACCOUNT, CONFIGURATION_SET, LocalStack, WORK_BUCKET, function_arn};
+use crate::stack::{ACCOUNT, CONFIGURATION_SET, LocalStack, REGION, WORK_BUCKET, function_arn};
 use anyhow::{Context, Result, bail};
 use aws_sdk_sesv2::types::SuppressionListReason;
-use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
+use aws_sdk_sfn::types::{
+    CloudWatchLogsLogGroup, ExecutionStatus, HistoryEvent, HistoryEventType, LogDestination,
+    LogLevel, LoggingConfiguration,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -78,6 +81,7 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
             .role_arn(format!(
                 "arn:aws:iam::{ACCOUNT}:role/sftp-warden-state-machines"
             ))
+            .logging_configuration(logging(name))
             .send()
             .await
             .with_context(|| format!("creating state machine {name}"))?;
@@ -88,6 +92,34 @@ pub async fn deploy(stack: &LocalStack) -> Result<Deployment> {
         state_machines,
         proxy_url: stack.proxy_url(),
     })
+}
+
+/// The log group a state machine logs to in the local stack (template.yaml gives each its own).
+pub fn log_group(state_machine: &str) -> String {
+    format!("/aws/vendedlogs/states/{state_machine}")
+}
+
+/// What template.yaml configures: every event, with execution data. moto keeps it but writes no
+/// logs; the proxy writes an execution's history there when a test expires it
+/// (`POST /_local/expire-history`).
+fn logging(state_machine: &str) -> LoggingConfiguration {
+    let group = format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{}:*",
+        log_group(state_machine)
+    );
+    LoggingConfiguration::builder()
+        .level(LogLevel::All)
+        .include_execution_data(true)
+        .destinations(
+            LogDestination::builder()
+                .cloud_watch_logs_log_group(
+                    CloudWatchLogsLogGroup::builder()
+                        .log_group_arn(group)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
 }
 
 /// The run an execution ARN (`arn:…:execution:<state machine>:<name>`) names.
@@ -478,6 +510,19 @@ impl Deployment {
             .limit(512 * 1024 * 1024)
             .read_json()?;
         Ok(sent)
+    }
+
+    /// Ages an execution past Step Functions' 90 days of history: the proxy writes its history
+    /// to its state machine's log group, as Step Functions logs it, and from then on answers for
+    /// it as Step Functions does for an execution it no longer knows. Returns the proxy's answer
+    /// (`logGroup`, `logStream`, `events`).
+    pub fn expire_history(&self, execution_arn: &str) -> Result<Value> {
+        let answer: Value = ureq::post(&format!("{}/_local/expire-history", self.proxy_url))
+            .send_json(serde_json::json!({ "executionArn": execution_arn }))
+            .with_context(|| format!("expiring the history of {execution_arn}"))?
+            .body_mut()
+            .read_json()?;
+        Ok(answer)
     }
 
     /// Makes the proxy answer these secrets (`SFTP/<name>`) with `DecryptionFailure` in every

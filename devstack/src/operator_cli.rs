@@ -94,6 +94,9 @@ pub fn command(stack: &LocalStack) -> Result<Command> {
         // Secrets Manager's rotation service is played by the proxy (`smtp rotate`); every
         // other call passes through it to moto.
         .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", stack.proxy_url())
+        // An execution a test expires (`POST /_local/expire-history`) is gone from Step Functions
+        // as after its 90 days; every other call passes through to moto.
+        .env("AWS_ENDPOINT_URL_SFN", stack.proxy_url())
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -316,8 +319,15 @@ pub mod demo {
                     e.name().to_owned(),
                 )
             })
-            .map(|e| e.name().to_owned());
-        if let Some(name) = first {
+            .map(|e| (e.name().to_owned(), e.execution_arn().to_owned()));
+        if let Some((name, arn)) = first {
+            show(stack, &["runs", "show", &name])?;
+            // A year on: Step Functions has dropped the run (90 days); its logs (365) have it.
+            let expired = deployment.expire_history(&arn)?;
+            step(&format!(
+                "past its 90 days of history ({} events in the log group {}): sftp-warden runs show {name}",
+                expired["events"], expired["logGroup"]
+            ));
             show(stack, &["runs", "show", &name])?;
         }
         Ok(())

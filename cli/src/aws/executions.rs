@@ -7,13 +7,15 @@ use aws_sdk_sfn::types::HistoryEvent;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::history::{Event, EventKind};
+use crate::history::{self, Event, EventKind};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Step Functions {operation} failed: {message}")]
 pub struct SfnError {
     pub operation: &'static str,
     pub message: String,
+    /// The service's error code, when it answered one.
+    pub code: Option<String>,
 }
 
 impl SfnError {
@@ -23,7 +25,17 @@ impl SfnError {
         R: std::fmt::Debug,
     {
         let message = super::sdk_message(&err);
-        SfnError { operation, message }
+        let code = err.code().map(str::to_owned);
+        SfnError {
+            operation,
+            message,
+            code,
+        }
+    }
+
+    /// The execution is not known to Step Functions (its history has expired, or it never was).
+    pub fn is_unknown_execution(&self) -> bool {
+        self.code.as_deref() == Some("ExecutionDoesNotExist")
     }
 }
 
@@ -187,7 +199,7 @@ impl Executions {
                 .map_err(|e| SfnError::from_sdk("DescribeMapRun", e))?;
             let items = out.item_counts();
             runs.push(MapRunInfo {
-                label: map_run_label(out.map_run_arn()),
+                label: crate::execution_log::label_of(out.map_run_arn()),
                 arn: out.map_run_arn().to_owned(),
                 status: out.status().as_str().to_owned(),
                 total: items.map_or(0, |c| c.total()),
@@ -217,40 +229,17 @@ impl Executions {
     }
 }
 
-/// `arn:…:mapRun:<state machine>/<label>:<id>` → `<label>`.
-fn map_run_label(arn: &str) -> String {
-    arn.split_once(":mapRun:")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .map(|(_, rest)| rest.rsplit_once(':').map_or(rest, |(label, _)| label))
-        .unwrap_or(arn)
-        .to_owned()
-}
-
 /// The SDK's event reduced to the path-and-errors view.
 fn event(e: &HistoryEvent) -> Event {
-    let failed = |what: &str, error: Option<&str>, cause: Option<&str>| EventKind::Failed {
-        what: what.to_owned(),
-        error: error.map(str::to_owned),
-        cause: cause.map(str::to_owned),
-    };
     let kind = if let Some(d) = e.state_entered_event_details() {
         EventKind::StateEntered(d.name().to_owned())
-    } else if let Some(d) = e.task_failed_event_details() {
-        failed("Task", d.error(), d.cause())
-    } else if let Some(d) = e.task_timed_out_event_details() {
-        failed("Task timed out", d.error(), d.cause())
-    } else if let Some(d) = e.lambda_function_failed_event_details() {
-        failed("Lambda", d.error(), d.cause())
-    } else if let Some(d) = e.lambda_function_timed_out_event_details() {
-        failed("Lambda timed out", d.error(), d.cause())
-    } else if let Some(d) = e.evaluation_failed_event_details() {
-        failed("Evaluation", d.error(), d.cause())
-    } else if let Some(d) = e.execution_failed_event_details() {
-        failed("Execution", d.error(), d.cause())
-    } else if let Some(d) = e.execution_timed_out_event_details() {
-        failed("Execution", d.error(), d.cause())
-    } else if let Some(d) = e.execution_aborted_event_details() {
-        failed("Execution", d.error(), d.cause())
+    } else if let Some(what) = history::failure_label(e.r#type().as_str()) {
+        let (error, cause) = failure_details(e);
+        EventKind::Failed {
+            what: what.to_owned(),
+            error: error.map(str::to_owned),
+            cause: cause.map(str::to_owned),
+        }
     } else {
         EventKind::Other
     };
@@ -258,5 +247,28 @@ fn event(e: &HistoryEvent) -> Event {
         id: e.id(),
         previous_id: e.previous_event_id(),
         kind,
+    }
+}
+
+/// The error and cause of a failure event, from whichever details it carries.
+fn failure_details(e: &HistoryEvent) -> (Option<&str>, Option<&str>) {
+    if let Some(d) = e.task_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.task_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.lambda_function_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.lambda_function_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.evaluation_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.execution_failed_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.execution_timed_out_event_details() {
+        (d.error(), d.cause())
+    } else if let Some(d) = e.execution_aborted_event_details() {
+        (d.error(), d.cause())
+    } else {
+        (None, None)
     }
 }

@@ -5,6 +5,7 @@
 // Every SDK crate re-exports the same smithy error types; one helper serves them all.
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
+pub mod execution_logs;
 pub mod executions;
 pub mod landing;
 pub mod secrets;

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::{Outcome, out, out_json};
 use crate::args::{Format, RunsArgs, RunsCommand, ShowArgs};
-use crate::aws::executions::{ExecutionInfo, Executions, MapRunInfo};
+use crate::aws::execution_logs::{ExecutionLogs, MAX_EVENTS, Search};
+use crate::aws::executions::{ExecutionInfo, Executions};
+use crate::execution_log::{self, LoggedMapRun};
 use crate::history::{self, RecordedError, StateVisit};
 use crate::report;
 
@@ -25,17 +27,28 @@ struct Listed {
 #[serde(rename_all = "camelCase")]
 struct Shown {
     execution: ExecutionInfo,
+    /// Where it was read: `history` (Step Functions, 90 days) or `logs` (CloudWatch Logs).
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_group: Option<String>,
     path: Vec<StateVisit>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    map_runs: Vec<MapRunInfo>,
+    map_runs: Vec<LoggedMapRun>,
     errors: Vec<RecordedError>,
+    /// The logs held more events than are read for one execution ([`MAX_EVENTS`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
 }
 
 pub async fn run(args: RunsArgs) -> Result<Outcome> {
     let config = crate::aws::sdk_config().await;
-    let executions = Executions::new(aws_sdk_sfn::Client::new(&config));
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let executions = Executions::new(sfn.clone());
     match args.command {
-        Some(RunsCommand::Show(show_args)) => show(&executions, show_args).await,
+        Some(RunsCommand::Show(show_args)) => {
+            let logs = ExecutionLogs::new(aws_sdk_cloudwatchlogs::Client::new(&config), sfn);
+            show(&executions, &logs, show_args).await
+        }
         None => list(&executions, &args).await,
     }
 }
@@ -111,14 +124,14 @@ async fn list(executions: &Executions, args: &RunsArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
+async fn show(executions: &Executions, logs: &ExecutionLogs, args: ShowArgs) -> Result<Outcome> {
     let arn = if args.id.starts_with("arn:") {
-        args.id.clone()
+        Some(args.id.clone())
     } else {
         let found = executions.find_by_name(&args.id).await?;
         match found.as_slice() {
-            [one] => one.clone(),
-            [] => bail!("no execution named {}", args.id),
+            [one] => Some(one.clone()),
+            [] => None,
             many => bail!(
                 "{} executions are named {}; give the ARN of one: {}",
                 many.len(),
@@ -127,14 +140,29 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
             ),
         }
     };
-    let execution = executions.describe(&arn).await?;
-    let events = executions.history(&arn).await?;
-    let map_runs = executions.map_runs(&arn).await?;
-    let shown = Shown {
-        map_runs,
-        path: history::path_of_states(&events),
-        errors: history::recorded_errors(&events),
-        execution,
+    let from_history = match &arn {
+        Some(arn) if !args.from_logs => match executions.describe(arn).await {
+            Ok(execution) => Some((arn.clone(), execution)),
+            Err(e) if e.is_unknown_execution() => None,
+            Err(e) => return Err(e.into()),
+        },
+        _ => None,
+    };
+    let shown = match from_history {
+        Some((arn, execution)) => {
+            let events = executions.history(&arn).await?;
+            let map_runs = executions.map_runs(&arn).await?;
+            Shown {
+                map_runs: map_runs.into_iter().map(LoggedMapRun::from).collect(),
+                path: history::path_of_states(&events),
+                errors: history::recorded_errors(&events),
+                execution,
+                source: "history",
+                log_group: None,
+                truncated: false,
+            }
+        }
+        None => from_logs(executions, logs, arn.as_deref(), &args.id).await?,
     };
     match args.output.output {
         Format::Json => out_json(&shown)?,
@@ -145,6 +173,12 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
             out(format!("ARN            {}", e.arn));
             out(format!("State machine  {machine}"));
             out(format!("Status         {}", e.status));
+            if let Some(group) = &shown.log_group {
+                out(format!(
+                    "Read from      CloudWatch Logs, log group {group} (Step Functions keeps \
+                     history 90 days; these logs 365)"
+                ));
+            }
             out(format!("Started        {} UTC", when(&e.started)));
             if let Some(stopped) = &e.stopped {
                 out(format!(
@@ -182,7 +216,15 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
             }
             if !shown.map_runs.is_empty() {
                 out("Distributed Map runs (one child execution per item):");
-                for run in &shown.map_runs {
+                for logged in &shown.map_runs {
+                    let run = &logged.run;
+                    if shown.log_group.is_some() && run.total == 0 {
+                        out(format!(
+                            "  ⇉ {}: no child execution logged ({})",
+                            run.label, run.status
+                        ));
+                        continue;
+                    }
                     out(format!(
                         "  ⇉ {}: {} items, {} succeeded, {} failed, {} running, {} pending ({})",
                         run.label,
@@ -193,6 +235,15 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
                         run.pending,
                         run.status
                     ));
+                    for line in report::error_lines(&logged.child_errors) {
+                        out(format!("      {line}"));
+                    }
+                    if logged.more_failed_children > 0 {
+                        out(format!(
+                            "      … and {} more failed child executions",
+                            logged.more_failed_children
+                        ));
+                    }
                 }
             }
             if !shown.errors.is_empty() {
@@ -200,6 +251,11 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
                 for line in report::error_lines(&shown.errors) {
                     out(format!("  {line}"));
                 }
+            }
+            if shown.truncated {
+                out(format!(
+                    "(Only the first {MAX_EVENTS} logged events of one search were read.)"
+                ));
             }
             if let Some(output) = &e.output {
                 out("Output:");
@@ -210,6 +266,78 @@ async fn show(executions: &Executions, args: ShowArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Clean)
+}
+
+/// The execution read from its state machine's log group: by its ARN, or else by its name in
+/// every state machine that logs. Its Distributed Map runs are followed into their children.
+async fn from_logs(
+    executions: &Executions,
+    logs: &ExecutionLogs,
+    arn: Option<&str>,
+    id: &str,
+) -> Result<Shown> {
+    // (state machine, execution) ARNs where the execution may have logged.
+    let candidates: Vec<(String, String)> = match arn {
+        Some(arn) => vec![(
+            execution_log::state_machine_of(arn)
+                .with_context(|| format!("{arn} is not an execution ARN"))?,
+            arn.to_owned(),
+        )],
+        None => executions
+            .state_machines()
+            .await
+            .context("listing the state machines")?
+            .into_iter()
+            .filter_map(|m| execution_log::execution_arn(&m.arn, id).map(|a| (m.arn, a)))
+            .collect(),
+    };
+    let mut found = Vec::new();
+    for (machine, arn) in candidates {
+        let Some(group) = logs.log_group(&machine).await? else {
+            continue;
+        };
+        let parent = logs.events(&group, &Search::Execution(arn.clone())).await?;
+        if let Some(logged) = execution_log::execution(&arn, &parent.events) {
+            found.push((arn, group, parent, logged));
+        }
+    }
+    let (arn, group, parent, logged) = match found.len() {
+        0 => bail!(
+            "no execution named {id}: Step Functions does not know it (it keeps histories 90 \
+             days) and no state machine's log group holds it"
+        ),
+        1 => found.remove(0),
+        _ => bail!(
+            "{} executions are named {id}; give the ARN of one: {}",
+            found.len(),
+            found
+                .iter()
+                .map(|(arn, ..)| arn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut truncated = parent.truncated;
+    let mut map_runs = Vec::new();
+    for map_run_arn in &logged.map_runs {
+        let Some(prefix) = execution_log::children_prefix(map_run_arn) else {
+            continue;
+        };
+        let children = logs.events(&group, &Search::Children(prefix)).await?;
+        truncated |= children.truncated;
+        let mut events = parent.events.clone();
+        events.extend(children.events);
+        map_runs.push(execution_log::map_run(&arn, map_run_arn, &events));
+    }
+    Ok(Shown {
+        path: history::path_of_states(&logged.events),
+        errors: history::recorded_errors(&logged.events),
+        execution: logged.info,
+        source: "logs",
+        log_group: Some(group),
+        map_runs,
+        truncated,
+    })
 }
 
 /// The one-line summary of a run: its error when it failed, else its output's counts.
