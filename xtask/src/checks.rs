@@ -17,26 +17,75 @@ pub fn fmt() -> Result<()> {
     run(cargo().args(["fmt", "--all", "--check"]))
 }
 
-pub fn clippy() -> Result<()> {
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--quiet",
-        "--",
-        "-D",
-        "warnings",
-    ]))
-}
-
 /// The binaries the local stack runs (and the CLI the tests drive): one build for them all.
 pub fn build_binaries() -> Result<()> {
     run(cargo().args(["build", "--workspace", "--bins", "--quiet"]))
 }
 
-/// Compiles every test target, so that the next step's time is the tests' own.
-pub fn build_tests() -> Result<()> {
-    run(cargo().args(["test", "--workspace", "--all-targets", "--no-run"]))
+/// The same build as [`build_binaries`], failing on any warning (see [`without_warnings`]).
+pub fn build_binaries_without_warnings() -> Result<()> {
+    without_warnings(&["build", "--workspace", "--bins"])
+}
+
+/// Compiles every test target (and so lints it), failing on any warning.
+pub fn build_tests_without_warnings() -> Result<()> {
+    without_warnings(&["test", "--workspace", "--all-targets", "--no-run"])
+}
+
+/// Runs a cargo build and fails when the compiler warned about a workspace crate.
+///
+/// Clippy comes with every build: `.cargo/config.toml` makes `clippy-driver` the compiler of the
+/// workspace's own crates (`build.rustc-workspace-wrapper`, what `cargo clippy` does for a
+/// check). So these builds lint every target, as `cargo clippy --all-targets` would, and a
+/// warning — rustc's or clippy's — fails the run, as `-D warnings` would; but the dependencies are
+/// compiled once, for the binaries and tests, instead of a second time for a check. Cargo
+/// replays the warnings of crates it does not recompile, so a warm build fails alike.
+fn without_warnings(args: &[&str]) -> Result<()> {
+    let mut child = cargo()
+        .args(args)
+        .arg("--message-format=json-diagnostic-rendered-ansi")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting cargo {}", args.join(" ")))?;
+    let stdout = child.stdout.take().context("cargo's output")?;
+    let mut warnings = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line?;
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let Some(rendered) = diagnostic(&message) {
+            warnings += 1;
+            eprint!("{rendered}");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    if warnings > 0 {
+        bail!(
+            "`cargo {}`: {warnings} warnings (rustc's or clippy's); the build must have none",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// A warning or error cargo reports for a crate, rendered; `None` for every other message
+/// (artifacts, build-script output, the summary of counts, notes).
+fn diagnostic(message: &Value) -> Option<&str> {
+    if message["reason"] != "compiler-message" {
+        return None;
+    }
+    let inner = &message["message"];
+    let text = inner["message"].as_str().unwrap_or_default();
+    // "2 warnings emitted" and "aborting due to …" restate the ones already shown.
+    let summary = text.ends_with(" emitted") || text.starts_with("aborting due to");
+    match inner["level"].as_str() {
+        Some("warning" | "error") if !summary => inner["rendered"].as_str(),
+        _ => None,
+    }
 }
 
 pub fn tests() -> Result<()> {
