@@ -298,18 +298,23 @@ def moto_json(moto, service: str, region: str, target: str, document: dict, cont
         "Authorization": f"AWS4-HMAC-SHA256 Credential=local/20260101/{region}/{service}/aws4_request, "
         "SignedHeaders=host, Signature=0",
     }
-    conn = http.client.HTTPConnection(*moto, timeout=60)
-    try:
-        conn.request("POST", "/", body=json.dumps(document).encode(), headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
+    status, _, data = post_json(moto, headers, document)
     try:
         answer = json.loads(data) if data else {}
     except ValueError:
         answer = {"message": data.decode(errors="replace")}
-    return response.status, answer
+    return status, answer
+
+
+def post_json(moto, headers: dict, document: dict):
+    """POSTs a JSON-protocol request to moto: (status, headers, body)."""
+    conn = http.client.HTTPConnection(*moto, timeout=60)
+    try:
+        conn.request("POST", "/", body=json.dumps(document).encode(), headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        conn.close()
 
 
 def history_log_message(execution_arn: str, event: dict) -> tuple[int, str]:
@@ -506,18 +511,12 @@ class Proxy(BaseHTTPRequestHandler):
         for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
             if self.headers.get(name):
                 headers[name] = self.headers[name]
-        conn = http.client.HTTPConnection(*self.moto, timeout=60)
+        status, response_headers, data = post_json(self.moto, headers, document)
         try:
-            conn.request("POST", "/", body=json.dumps(document).encode(), headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        finally:
-            conn.close()
-        try:
-            answer = json.loads(data) if response.status == 200 else None
+            answer = json.loads(data) if status == 200 else None
         except ValueError:
             answer = None
-        return response.status, response.getheaders(), data, answer
+        return status, response_headers, data, answer
 
     # --- Secrets Manager's rotation service ---------------------------------------------------
 
