@@ -326,7 +326,8 @@ pub mod demo {
             let expired = deployment.expire_history(&arn)?;
             step(&format!(
                 "past its 90 days of history ({} events in the log group {}): sftp-warden runs show {name}",
-                expired["events"], expired["logGroup"]
+                expired["events"],
+                expired["logGroup"].as_str().unwrap_or_default()
             ));
             show(stack, &["runs", "show", &name])?;
         }
