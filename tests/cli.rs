@@ -83,6 +83,14 @@ fn cli(stack: &LocalStack, args: &[&str]) -> CliRun {
     tokio::task::block_in_place(|| operator_cli::run(stack, args)).unwrap()
 }
 
+/// The command succeeded and printed each of `lines`.
+fn assert_shows(run: &CliRun, lines: &[&str]) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for line in lines {
+        assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
+    }
+}
+
 fn write_sheet(dir: &tempdir::Dir, name: &str, rows: &[String]) -> PathBuf {
     let path = dir.path.join(name);
     std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
@@ -651,19 +659,19 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
     );
 
     let shown = cli(&stack, &["runs", "show", weekly_name]);
-    assert_eq!(shown.code, 0, "{}", shown.stderr);
-    for line in [
-        "Status         SUCCEEDED",
-        "→ Work out which users to check",
-        "→ Load the admins and their email addresses",
-        "→ Validate each batch of users",
-        "→ Send each email",
-        "→ Summarise the run",
-        "⇉ validate-batches: 1 items, 1 succeeded, 0 failed",
-        "⇉ send-emails: 5 items, 5 succeeded, 0 failed",
-    ] {
-        assert!(shown.stdout.contains(line), "{line:?} in\n{}", shown.stdout);
-    }
+    assert_shows(
+        &shown,
+        &[
+            "Status         SUCCEEDED",
+            "→ Work out which users to check",
+            "→ Load the admins and their email addresses",
+            "→ Validate each batch of users",
+            "→ Send each email",
+            "→ Summarise the run",
+            "⇉ validate-batches: 1 items, 1 succeeded, 0 failed",
+            "⇉ send-emails: 5 items, 5 succeeded, 0 failed",
+        ],
+    );
     assert!(!shown.stdout.contains("Errors recorded"));
 
     // A failed run: its error and the state it came from.
@@ -771,17 +779,17 @@ async fn runs_shows_the_demos_executions_and_one_runs_path_and_errors() -> Resul
         assert_eq!(logged["errors"], before["errors"], "{id}");
     }
     let shown = cli(&stack, &["runs", "show", weekly_name]);
-    assert_eq!(shown.code, 0, "{}", shown.stderr);
-    for line in [
-        "Status         SUCCEEDED",
-        "Read from      CloudWatch Logs, log group /aws/vendedlogs/states/secret-validation",
-        "→ Validate each batch of users",
-        "→ Summarise the run",
-        // moto runs a Distributed Map's items inside the parent: no child execution logs.
-        "⇉ validate-batches: no child execution logged (SUCCEEDED)",
-    ] {
-        assert!(shown.stdout.contains(line), "{line:?} in\n{}", shown.stdout);
-    }
+    assert_shows(
+        &shown,
+        &[
+            "Status         SUCCEEDED",
+            "Read from      CloudWatch Logs, log group /aws/vendedlogs/states/secret-validation",
+            "→ Validate each batch of users",
+            "→ Summarise the run",
+            // moto runs a Distributed Map's items inside the parent: no child execution logs.
+            "⇉ validate-batches: no child execution logged (SUCCEEDED)",
+        ],
+    );
 
     let missing = cli(&stack, &["runs", "show", "no-such-run"]);
     assert_eq!(missing.code, 2);
